@@ -1,0 +1,148 @@
+"""`ventanilla serve | migrate | create-admin | demo-data`.
+
+Every command validates the settings first and turns configuration problems into one line on stderr and exit
+status 2. With no DATABASE_URL each command starts (or joins) the embedded PostgreSQL in the data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from ventanilla.config import ConfigError, Settings, load_settings
+from ventanilla.db import migrations
+from ventanilla.db.embedded import start_embedded_server
+from ventanilla.instance_lock import serve_lock
+
+logger = logging.getLogger("ventanilla")
+_T = TypeVar("_T")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return args.run(settings, args)
+    except ConfigError as exc:
+        print(f"ventanilla: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ventanilla", description="Multi-branch WhatsApp inbox with a tracking bot")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API, web UI and WhatsApp sessions")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(run=_migrate)
+
+    admin = commands.add_parser("create-admin", help="create an admin, or reset an existing user's password")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name")
+    admin.set_defaults(run=_create_admin)
+
+    commands.add_parser("demo-data", help="load two demo branches, staff, shipments and FAQs").set_defaults(
+        run=_demo_data
+    )
+    return parser
+
+
+def _with_database(settings: Settings) -> Settings:
+    if settings.uses_embedded_database:
+        return settings.with_database_url(start_embedded_server(settings.data_dir))
+    return settings
+
+
+def _migrate_to_head(settings: Settings) -> None:
+    try:
+        migrations.upgrade(settings.require_database_url())
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the database: {exc.strerror or exc}") from None
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ventanilla.app import create_app
+
+    with serve_lock(settings.data_dir, settings.auth_sessions_dir):
+        settings = _with_database(settings)
+        _migrate_to_head(settings)
+        if settings.admin_email and settings.admin_password:
+            _run_in_session(settings, lambda s: _ensure_admin(s, settings.admin_email, settings.admin_password, None))
+        logger.info("serving on http://%s:%s", args.host, args.port)
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead, so that exit
+        # handlers run and the embedded PostgreSQL is stopped with us.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=15)
+    return 0
+
+
+def _migrate(settings: Settings, _: argparse.Namespace) -> int:
+    settings = _with_database(settings)
+    _migrate_to_head(settings)
+    print(f"database at revision {migrations.head_revision()}")
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from ventanilla.config import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
+
+    if not EMAIL_PATTERN.match(args.email):
+        raise ConfigError("--email is not an email address")
+    if len(args.password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(f"--password must have at least {MIN_PASSWORD_LENGTH} characters")
+    settings = _with_database(settings)
+    _migrate_to_head(settings)
+    created = _run_in_session(settings, lambda s: _ensure_admin(s, args.email, args.password, args.name))
+    print(f"admin {args.email.lower()} {'created' if created else 'updated'}")
+    return 0
+
+
+async def _ensure_admin(session: AsyncSession, email: str, password: str, name: str | None) -> bool:
+    from ventanilla.auth.services import UserService
+
+    _, created = await UserService(session=session).ensure_admin(email=email, password=password, name=name)
+    return created
+
+
+def _demo_data(settings: Settings, _: argparse.Namespace) -> int:
+    from ventanilla.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, STAFF, load_demo_data
+
+    if settings.environment == "production":
+        raise ConfigError("demo-data creates users with a published password; it is refused when VENTANILLA_ENV=production")
+    settings = _with_database(settings)
+    _migrate_to_head(settings)
+    summary = _run_in_session(settings, load_demo_data)
+    print(
+        f"demo data: {summary.points} service points, {summary.users} users, {summary.shipments} shipments "
+        f"and {summary.faqs} FAQs added (existing rows kept)"
+    )
+    print(f"log in as {DEMO_ADMIN_EMAIL} (admin) or {', '.join(e for e, *_ in STAFF)}; password: {DEMO_PASSWORD}")
+    return 0
+
+
+def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+    """Run `work` in one committed transaction on a short-lived engine (CLI commands, outside the app)."""
+
+    async def run() -> _T:
+        engine = create_async_engine(settings.require_database_url())
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

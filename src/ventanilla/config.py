@@ -1,0 +1,179 @@
+"""Settings read once from the environment (and a `.env` file), validated before anything starts.
+
+Every problem is reported as a `ConfigError` with one sentence that names the variable, so the CLI can print a
+single clear line instead of a traceback. Secrets are never echoed back in those sentences.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+Transport = Literal["neonize", "simulator"]
+Environment = Literal["development", "production"]
+
+TRANSPORTS: tuple[Transport, ...] = ("neonize", "simulator")
+ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
+MIN_SECRET_LENGTH = 32
+MIN_PASSWORD_LENGTH = 8
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+JWT_SECRET_FILE = "jwt_secret"
+_Choice = TypeVar("_Choice", bound=str)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated configuration. `database_url` is None until the embedded server provides one."""
+
+    database_url: str | None
+    data_dir: Path
+    auth_sessions_dir: Path
+    whatsapp_transport: Transport
+    openai_api_key: str | None
+    openai_base_url: str | None
+    openai_model: str
+    jwt_secret: str
+    admin_email: str | None
+    admin_password: str | None
+    environment: Environment
+    log_level: str
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def with_database_url(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigError("no database: set DATABASE_URL or start the embedded server first")
+        return self.database_url
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | None = Path(".env")) -> Settings:
+    """Read settings from `environ` (default: the process environment) over the values of `env_file`."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name, "").strip()
+        return value or None
+
+    environment = _choice("VENTANILLA_ENV", get("VENTANILLA_ENV") or "development", ENVIRONMENTS)
+    data_dir = _writable_dir("VENTANILLA_DATA_DIR", Path(get("VENTANILLA_DATA_DIR") or "./data"))
+    auth_sessions_dir = _writable_dir("AUTH_SESSIONS_DIR", Path(get("AUTH_SESSIONS_DIR") or "./auth_sessions"))
+    admin_email, admin_password = _admin(get("ADMIN_EMAIL"), get("ADMIN_PASSWORD"))
+    return Settings(
+        database_url=parse_database_url(get("DATABASE_URL")),
+        data_dir=data_dir,
+        auth_sessions_dir=auth_sessions_dir,
+        whatsapp_transport=_choice("WHATSAPP_TRANSPORT", get("WHATSAPP_TRANSPORT") or "neonize", TRANSPORTS),
+        openai_api_key=get("OPENAI_API_KEY"),
+        openai_base_url=_http_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL")),
+        openai_model=get("OPENAI_MODEL") or "gpt-4o-mini",
+        jwt_secret=_jwt_secret(get("JWT_SECRET"), data_dir, environment),
+        admin_email=admin_email,
+        admin_password=admin_password,
+        environment=environment,
+        log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
+    )
+
+
+def _choice(name: str, value: str, allowed: tuple[_Choice, ...]) -> _Choice:
+    for option in allowed:
+        if value == option:
+            return option
+    raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def parse_database_url(raw: str | None) -> str | None:
+    """Accept `postgresql+asyncpg://` (and plain `postgresql://`, rewritten); reject everything else."""
+    if raw is None:
+        return None
+    hint = "expected postgresql+asyncpg://user:password@host:5432/database"
+    try:
+        url: URL = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"DATABASE_URL is not a valid database URL: {hint}") from None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+asyncpg")
+    if url.drivername != "postgresql+asyncpg":
+        raise ConfigError(f"DATABASE_URL must point at PostgreSQL through asyncpg: {hint}")
+    if not url.database:
+        raise ConfigError(f"DATABASE_URL names no database: {hint}")
+    if not url.host and "host" not in url.query:
+        raise ConfigError(f"DATABASE_URL names no host: {hint}")
+    return url.render_as_string(hide_password=False)
+
+
+def _writable_dir(name: str, path: Path) -> Path:
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{name} {path} cannot be created: {exc.strerror}") from None
+    if not path.is_dir():
+        raise ConfigError(f"{name} {path} is not a directory")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise ConfigError(f"{name} {path} is not readable and writable by this user")
+    return path
+
+
+def _http_url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL such as https://api.openai.com/v1")
+    return raw
+
+
+def _admin(email: str | None, password: str | None) -> tuple[str | None, str | None]:
+    if (email is None) != (password is None):
+        raise ConfigError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together (or neither)")
+    if email is not None and not EMAIL_PATTERN.match(email):
+        raise ConfigError("ADMIN_EMAIL is not an email address")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(f"ADMIN_PASSWORD must have at least {MIN_PASSWORD_LENGTH} characters")
+    return (email.lower() if email else None), password
+
+
+def _jwt_secret(raw: str | None, data_dir: Path, environment: Environment) -> str:
+    """Use JWT_SECRET; outside production fall back to a secret generated once into the data dir."""
+    if raw is not None:
+        if len(raw) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"JWT_SECRET must have at least {MIN_SECRET_LENGTH} characters")
+        return raw
+    if environment == "production":
+        raise ConfigError("JWT_SECRET must be set when VENTANILLA_ENV=production")
+    secret_file = data_dir / JWT_SECRET_FILE
+    try:
+        if not secret_file.exists():
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        secret = secret_file.read_text().strip()
+    except FileExistsError:  # another process created it between our check and open
+        secret = secret_file.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot keep the generated JWT secret in {secret_file}: {exc.strerror}") from None
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{secret_file} holds a secret shorter than {MIN_SECRET_LENGTH} characters; delete it")
+    return secret

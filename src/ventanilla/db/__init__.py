@@ -1,0 +1,1 @@
+"""Database: models, the SQLAlchemy configuration, migrations and the embedded server."""

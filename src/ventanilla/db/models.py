@@ -1,0 +1,221 @@
+"""The tables Ventanilla stores, with the constraints the product's promises rest on.
+
+Names and states follow `CONTRACT.md`. Python attributes are snake_case; the HTTP schemas rename them to camelCase.
+Everything owned by a service point carries its `service_point_id` so every query can filter on it directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from uuid import UUID
+
+from advanced_alchemy.base import DefaultBase, UUIDAuditBase, orm_registry
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+metadata = orm_registry.metadata
+E164_CHECK = r"^\+[1-9][0-9]{7,14}$"
+
+
+class WhatsappStatus(enum.StrEnum):
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+
+
+class ConversationStatus(enum.StrEnum):
+    BOT = "BOT"
+    HUMAN = "HUMAN"
+
+
+class Direction(enum.StrEnum):
+    IN = "IN"
+    OUT = "OUT"
+
+
+class SenderType(enum.StrEnum):
+    CUSTOMER = "CUSTOMER"
+    BOT = "BOT"
+    AGENT = "AGENT"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class ShipmentStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    IN_TRANSIT = "IN_TRANSIT"
+    AT_SERVICE_POINT = "AT_SERVICE_POINT"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
+    DELIVERED = "DELIVERED"
+    RETURNED = "RETURNED"
+    EXCEPTION = "EXCEPTION"
+
+
+SHIPMENT_STATUS_LABELS: dict[ShipmentStatus, str] = {
+    ShipmentStatus.CREATED: "Registrado",
+    ShipmentStatus.IN_TRANSIT: "En tránsito",
+    ShipmentStatus.AT_SERVICE_POINT: "Disponible para retiro",
+    ShipmentStatus.OUT_FOR_DELIVERY: "En reparto",
+    ShipmentStatus.DELIVERED: "Entregado",
+    ShipmentStatus.RETURNED: "Devuelto al remitente",
+    ShipmentStatus.EXCEPTION: "Con novedad",
+}
+
+
+class MemberRole(enum.StrEnum):
+    SUPERVISOR = "SUPERVISOR"
+    AGENT = "AGENT"
+
+
+def _enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    """A VARCHAR with a CHECK constraint: adding a state later is a plain migration, not an ALTER TYPE."""
+    return Enum(enum_class, name=name, native_enum=False, create_constraint=True, length=24, validate_strings=True)
+
+
+class ServicePoint(UUIDAuditBase):
+    """A branch with its own WhatsApp number and session."""
+
+    __tablename__ = "service_point"
+    __table_args__ = (CheckConstraint(f"phone_number ~ '{E164_CHECK}'", name="phone_number_e164"),)
+
+    name: Mapped[str] = mapped_column(String(120))
+    phone_number: Mapped[str | None] = mapped_column(String(16))
+    whatsapp_status: Mapped[WhatsappStatus] = mapped_column(
+        _enum(WhatsappStatus, "whatsapp_status"), default=WhatsappStatus.DISCONNECTED
+    )
+    last_qr_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_connected_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+Index("uq_service_point_name_lower", func.lower(ServicePoint.name), unique=True)
+Index("uq_service_point_phone_number", ServicePoint.phone_number, unique=True)  # one point per WhatsApp number
+
+
+class User(UUIDAuditBase):
+    """A person who logs in: an admin, or a member of one or more service points."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lower"),)
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+    def role_in(self, service_point_id: UUID) -> MemberRole | None:
+        return next((m.role for m in self.memberships if m.service_point_id == service_point_id), None)
+
+
+class Membership(DefaultBase):
+    """A user's role in one service point."""
+
+    __tablename__ = "membership"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    service_point_id: Mapped[UUID] = mapped_column(
+        ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole, "member_role"))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class Conversation(UUIDAuditBase):
+    """One customer's thread with one service point; the bot answers while its status is BOT."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (
+        UniqueConstraint("service_point_id", "customer_phone", name="uq_conversation_point_customer"),
+        Index("ix_conversation_point_last_message", "service_point_id", text("last_message_at DESC"), text("id DESC")),
+        CheckConstraint(f"customer_phone ~ '{E164_CHECK}'", name="customer_phone_e164"),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    customer_phone: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ConversationStatus] = mapped_column(
+        _enum(ConversationStatus, "conversation_status"), default=ConversationStatus.BOT
+    )
+    assigned_to_user_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    last_message_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+
+
+class Message(UUIDAuditBase):
+    """One WhatsApp message in or out; `provider_message_id` makes redeliveries harmless."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("service_point_id", "provider_message_id", name="uq_message_point_provider_id"),
+        Index("ix_message_conversation_timestamp", "conversation_id", text("timestamp DESC"), text("id DESC")),
+        CheckConstraint(
+            "(direction = 'OUT') = (delivery_status IS NOT NULL)", name="delivery_status_only_outbound"
+        ),
+        CheckConstraint(
+            "(direction = 'IN') = (sender_type = 'CUSTOMER')", name="sender_matches_direction"
+        ),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    sender_type: Mapped[SenderType] = mapped_column(_enum(SenderType, "sender_type"))
+    content: Mapped[str] = mapped_column(Text)
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    timestamp: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+
+
+class Shipment(UUIDAuditBase):
+    """A parcel the bot can report on; tracking numbers are company-wide."""
+
+    __tablename__ = "shipment"
+    __table_args__ = (CheckConstraint("tracking_number = upper(tracking_number)", name="tracking_number_upper"),)
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="RESTRICT"), index=True)
+    tracking_number: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[ShipmentStatus] = mapped_column(_enum(ShipmentStatus, "shipment_status"))
+    origin: Mapped[str | None] = mapped_column(String(120))
+    destination: Mapped[str | None] = mapped_column(String(120))
+    eta: Mapped[date | None] = mapped_column(Date)
+    last_update: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    sender_name: Mapped[str | None] = mapped_column(String(120))
+    recipient_name: Mapped[str | None] = mapped_column(String(120))
+
+
+class Faq(UUIDAuditBase):
+    """A question the bot may answer word for word; `service_point_id` NULL means every branch."""
+
+    __tablename__ = "faq"
+
+    service_point_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("service_point.id", ondelete="CASCADE"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")

@@ -1,0 +1,16 @@
+"""The one SQLAlchemy configuration: per-request sessions for Litestar, `get_session()` for background work."""
+
+from __future__ import annotations
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+
+
+def build_alchemy_config(database_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> SQLAlchemyAsyncConfig:
+    """Requests commit on 2xx and roll back otherwise (`autocommit`); objects stay readable after commit."""
+    return SQLAlchemyAsyncConfig(
+        connection_string=database_url,
+        before_send_handler="autocommit",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        engine_config=EngineConfig(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True),
+        create_all=False,
+    )

@@ -1,0 +1,122 @@
+"""The `ventanilla` command as a user runs it: separate processes against a real database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.helpers import free_port, process_env, stop, wait_until_ready
+from ventanilla.db.models import Faq, ServicePoint, Shipment, ShipmentStatus, User
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ventanilla", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def _env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return process_env(
+        VENTANILLA_DATA_DIR=str(tmp_path / "data"),
+        AUTH_SESSIONS_DIR=str(tmp_path / "auth_sessions"),
+        WHATSAPP_TRANSPORT="simulator",
+        **values,
+    )
+
+
+async def _counts(session: AsyncSession) -> tuple[int, ...]:
+    counts = []
+    for model in (ServicePoint, User, Shipment, Faq):
+        counts.append(await session.scalar(select(func.count()).select_from(model)))
+    return tuple(counts)
+
+
+async def test_demo_data_twice_changes_nothing(tmp_path: Path, database_url: str, session: AsyncSession) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url)
+    first = _run(["demo-data"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    after_first = await _counts(session)
+    assert after_first == (2, 5, 20, 10)
+    statuses = set((await session.scalars(select(Shipment.status))).all())
+    assert statuses == set(ShipmentStatus)
+    scopes = {point_id is None for point_id in (await session.scalars(select(Faq.service_point_id))).all()}
+    assert scopes == {True, False}  # global and per-branch FAQs
+
+    second = _run(["demo-data"], env, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "0 service points, 0 users, 0 shipments and 0 FAQs added" in second.stdout
+    session.expire_all()
+    assert await _counts(session) == after_first
+
+
+def test_demo_data_is_refused_in_production(tmp_path: Path, database_url: str) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url, VENTANILLA_ENV="production", JWT_SECRET="p" * 40)
+    result = _run(["demo-data"], env, tmp_path)
+    assert result.returncode == 2
+    assert "refused when VENTANILLA_ENV=production" in result.stderr
+
+
+def test_create_admin_then_log_in(tmp_path: Path, database_url: str) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url)
+    created = _run(["create-admin", "--email", "Jefa@Example.com", "--password", "first-password", "--name", "Jefa"], env, tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "admin jefa@example.com created" in created.stdout
+    reset = _run(["create-admin", "--email", "jefa@example.com", "--password", "second-password"], env, tmp_path)
+    assert "updated" in reset.stdout
+    bad = _run(["create-admin", "--email", "jefa", "--password", "second-password"], env, tmp_path)
+    assert bad.returncode == 2 and "--email is not an email address" in bad.stderr
+
+
+@pytest.fixture
+def serve(tmp_path: Path):
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        stop(process)
+
+
+def test_serve_bootstraps_admin_and_refuses_a_second_server(tmp_path: Path, database_url: str, serve) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url, ADMIN_EMAIL="boss@example.com", ADMIN_PASSWORD="boss-password")
+    port = free_port()
+    first = serve(env, port)
+    wait_until_ready(f"http://127.0.0.1:{port}", first)
+    login = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"email": "boss@example.com", "password": "boss-password"})
+    assert login.status_code == 201 and login.json()["user"]["isAdmin"] is True
+
+    second = _run(["serve", "--port", str(free_port())], env, tmp_path)
+    assert second.returncode == 2
+    assert f"another `ventanilla serve` (pid {first.pid}) is already using" in second.stderr
+
+
+def test_embedded_database_from_nothing(tmp_path: Path, serve) -> None:
+    """The fresh-machine path: no DATABASE_URL, serve, demo-data beside it, admin sees both branches."""
+    env = _env(tmp_path)
+    port = free_port()
+    server = serve(env, port)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_ready(base, server)
+    demo = _run(["demo-data"], env, tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert server.poll() is None  # demo-data joined the embedded server and left it running
+    token = httpx.post(f"{base}/api/auth/login", json={"email": "admin@demo.ventanilla.ec", "password": "ventanilla-demo"})
+    points = httpx.get(f"{base}/api/service-points", headers={"Authorization": f"Bearer {token.json()['accessToken']}"})
+    assert sorted(p["name"] for p in points.json()) == ["Guayaquil Centro", "Quito Norte"]
+    assert (tmp_path / "data" / "pg" / "PG_VERSION").is_file()
+    output = stop(server)
+    assert "Traceback" not in output, output
+    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()  # the embedded server stopped with it

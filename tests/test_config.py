@@ -1,0 +1,109 @@
+"""Settings are validated at start-up; every problem is one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import process_env
+from ventanilla.config import JWT_SECRET_FILE, ConfigError, load_settings
+
+
+def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {"VENTANILLA_DATA_DIR": str(tmp_path / "data"), "AUTH_SESSIONS_DIR": str(tmp_path / "auth")}
+    env.update(overrides)
+    return env
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings(_env(tmp_path), env_file=None)
+    assert settings.database_url is None and settings.uses_embedded_database
+    assert settings.whatsapp_transport == "neonize"
+    assert settings.openai_model == "gpt-4o-mini"
+    assert settings.environment == "development"
+    assert (tmp_path / "data").is_dir() and (tmp_path / "auth").is_dir()
+
+
+def test_generated_jwt_secret_is_kept_private_and_reused(tmp_path: Path) -> None:
+    first = load_settings(_env(tmp_path), env_file=None).jwt_secret
+    secret_file = tmp_path / "data" / JWT_SECRET_FILE
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert load_settings(_env(tmp_path), env_file=None).jwt_secret == first
+    assert len(first) >= 32
+
+
+def test_plain_postgresql_url_is_rewritten_for_asyncpg(tmp_path: Path) -> None:
+    settings = load_settings(_env(tmp_path, DATABASE_URL="postgresql://u:p@db:5432/app"), env_file=None)
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/app"
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_MODEL=from-file\nWHATSAPP_TRANSPORT=simulator\n")
+    settings = load_settings(_env(tmp_path, OPENAI_MODEL="from-env"), env_file=env_file)
+    assert settings.openai_model == "from-env"
+    assert settings.whatsapp_transport == "simulator"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "DATABASE_URL must point at PostgreSQL"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:p@h:5432/"}, "DATABASE_URL names no database"),
+        ({"WHATSAPP_TRANSPORT": "baileys"}, "WHATSAPP_TRANSPORT must be one of neonize, simulator"),
+        ({"VENTANILLA_ENV": "production"}, "JWT_SECRET must be set when VENTANILLA_ENV=production"),
+        ({"JWT_SECRET": "short"}, "JWT_SECRET must have at least 32 characters"),
+        ({"ADMIN_EMAIL": "a@b.ec"}, "ADMIN_EMAIL and ADMIN_PASSWORD must be set together"),
+        ({"ADMIN_EMAIL": "nope", "ADMIN_PASSWORD": "long-enough"}, "ADMIN_EMAIL is not an email address"),
+        ({"ADMIN_EMAIL": "a@b.ec", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD must have at least 8"),
+        ({"OPENAI_BASE_URL": "localhost:9999"}, "OPENAI_BASE_URL must be an http(s) URL"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(_env(tmp_path, **overrides), env_file=None)
+
+
+def test_password_in_database_url_is_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env(tmp_path, DATABASE_URL="mysql://user:s3cr3t-pw@h/db"), env_file=None)
+    assert "s3cr3t-pw" not in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_data_dir(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match="VENTANILLA_DATA_DIR .* not readable and writable"):
+        load_settings(_env(tmp_path, VENTANILLA_DATA_DIR=str(locked)), env_file=None)
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ConfigError, match="VENTANILLA_DATA_DIR .* cannot be created"):
+        load_settings(_env(tmp_path, VENTANILLA_DATA_DIR=str(a_file / "sub")), env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "DATABASE_URL must point at PostgreSQL"),
+        ({"VENTANILLA_ENV": "production"}, "JWT_SECRET must be set"),
+    ],
+)
+def test_cli_reports_one_line_and_exits_non_zero(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
+    env = process_env(**_env(tmp_path, **overrides))
+    result = subprocess.run(
+        [sys.executable, "-m", "ventanilla", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("ventanilla: error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
