@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
         return args.run(settings, args)
     except ConfigError as exc:
         print(f"ventanilla: error: {exc}", file=sys.stderr)
