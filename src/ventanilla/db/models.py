@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, UUIDAuditBase, orm_registry
@@ -16,16 +17,19 @@ from sqlalchemy import (
     ARRAY,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     Enum,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 metadata = orm_registry.metadata
@@ -79,6 +83,12 @@ SHIPMENT_STATUS_LABELS: dict[ShipmentStatus, str] = {
     ShipmentStatus.RETURNED: "Devuelto al remitente",
     ShipmentStatus.EXCEPTION: "Con novedad",
 }
+
+
+class ConversationEventKind(enum.StrEnum):
+    HANDOFF_REQUESTED = "HANDOFF_REQUESTED"  # the bot (or the offline engine) asked for a person
+    STATUS_CHANGED = "STATUS_CHANGED"  # BOT <-> HUMAN by an agent
+    ASSIGNED = "ASSIGNED"  # assignee changed without a status change
 
 
 class MemberRole(enum.StrEnum):
@@ -164,6 +174,25 @@ class Conversation(UUIDAuditBase):
         ForeignKey("user_account.id", ondelete="SET NULL"), index=True
     )
     last_message_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    # Set when the conversation starts waiting for a person (handoff or takeover), cleared when an agent answers.
+    waiting_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    handoff_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConversationEvent(UUIDAuditBase):
+    """Who changed a conversation's status or assignee, when and why: its visible history."""
+
+    __tablename__ = "conversation_event"
+    __table_args__ = (Index("ix_conversation_event_conversation", "conversation_id", "created_at"),)
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    kind: Mapped[ConversationEventKind] = mapped_column(_enum(ConversationEventKind, "conversation_event_kind"))
+    actor_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    from_status: Mapped[ConversationStatus | None] = mapped_column(_enum(ConversationStatus, "from_status"))
+    to_status: Mapped[ConversationStatus | None] = mapped_column(_enum(ConversationStatus, "to_status"))
+    assigned_to_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(UUIDAuditBase):
@@ -179,6 +208,17 @@ class Message(UUIDAuditBase):
         CheckConstraint(
             "(direction = 'IN') = (sender_type = 'CUSTOMER')", name="sender_matches_direction"
         ),
+        Index(
+            "ix_message_outbox_pending",
+            "service_point_id",
+            "created_at",
+            postgresql_where=text("delivery_status = 'PENDING'"),
+        ),
+        Index(
+            "ix_message_inbound_unhandled",
+            "created_at",
+            postgresql_where=text("direction = 'IN' AND handled_at IS NULL"),
+        ),
     )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
@@ -189,6 +229,14 @@ class Message(UUIDAuditBase):
     provider_message_id: Mapped[str] = mapped_column(String(128))
     timestamp: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
     delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    sender_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    # Outbox (OUT): attempts so far, when to try next, why the last attempt failed, when it left.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Inbound (IN): when the pipeline finished with it (bot decision committed, or no bot needed).
+    handled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class Shipment(UUIDAuditBase):
@@ -209,9 +257,14 @@ class Shipment(UUIDAuditBase):
 
 
 class Faq(UUIDAuditBase):
-    """A question the bot may answer word for word; `service_point_id` NULL means every branch."""
+    """A question the bot may answer word for word; `service_point_id` NULL means every branch.
+
+    `search_vector` is kept by PostgreSQL: Spanish stems of question, answer and keywords with accents folded
+    (`faq_search_document`, defined in the migrations), so "envio" finds "envío".
+    """
 
     __tablename__ = "faq"
+    __table_args__ = (Index("ix_faq_search_vector", "search_vector", postgresql_using="gin"),)
 
     service_point_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("service_point.id", ondelete="CASCADE"), index=True
@@ -219,3 +272,26 @@ class Faq(UUIDAuditBase):
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
     keywords: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    search_vector: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("faq_search_document(question, answer, keywords)", persisted=True), deferred=True
+    )
+
+
+class ToolCall(UUIDAuditBase):
+    """Audit of one bot tool call: what the bot looked up for whom, what came back, how long it took."""
+
+    __tablename__ = "tool_call"
+    __table_args__ = (
+        Index("ix_tool_call_point_created", "service_point_id", text("created_at DESC")),
+        Index("ix_tool_call_conversation", "conversation_id", "created_at"),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    message_id: Mapped[UUID | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    engine: Mapped[str] = mapped_column(String(16))  # "openai" or "offline"
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok | not_found | invalid_arguments | unknown_tool | error
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    latency_ms: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""Shipments: the parcels customers track; tracking numbers are company-wide."""

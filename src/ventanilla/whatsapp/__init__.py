@@ -1,0 +1,1 @@
+"""WhatsApp sessions: one socket per service point, the state machine around it, and the HTTP API to drive it."""
