@@ -211,3 +211,5 @@ def downgrade() -> None:
     op.drop_table("tool_call")
     op.drop_index("ix_conversation_event_conversation", table_name="conversation_event")
     op.drop_table("conversation_event")
+    op.execute("DROP FUNCTION public.faq_search_document(text, text, text[])")
+    op.execute("DROP FUNCTION public.ventanilla_fold(text)")
