@@ -177,3 +177,22 @@ async def world(app: Litestar, session: AsyncSession, world_password_hash: str) 
         actors[key] = Actor(user.id, email, WORLD_PASSWORD, {"Authorization": f"Bearer {token}"})
     await session.commit()
     return World(point_a=point_a.id, point_b=point_b.id, **actors)
+
+
+@pytest.fixture
+async def live_server(app: Litestar) -> AsyncIterator[str]:
+    """The same app served by uvicorn on a free port, in this event loop: for streaming and real sockets."""
+    import uvicorn
+
+    from tests.helpers import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task

@@ -17,7 +17,13 @@ from ventanilla.db.models import Faq, ServicePoint, Shipment, ShipmentStatus, Us
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ventanilla", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ventanilla", *args],
+        check=False,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -64,7 +70,9 @@ def test_demo_data_is_refused_in_production(tmp_path: Path, database_url: str) -
 
 def test_create_admin_then_log_in(tmp_path: Path, database_url: str) -> None:
     env = _env(tmp_path, DATABASE_URL=database_url)
-    created = _run(["create-admin", "--email", "Jefa@Example.com", "--password", "first-password", "--name", "Jefa"], env, tmp_path)
+    created = _run(
+        ["create-admin", "--email", "Jefa@Example.com", "--password", "first-password", "--name", "Jefa"], env, tmp_path
+    )
     assert created.returncode == 0, created.stderr
     assert "admin jefa@example.com created" in created.stdout
     reset = _run(["create-admin", "--email", "jefa@example.com", "--password", "second-password"], env, tmp_path)
@@ -80,7 +88,11 @@ def serve(tmp_path: Path):
     def start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         processes.append(process)
         return process
@@ -95,7 +107,9 @@ def test_serve_bootstraps_admin_and_refuses_a_second_server(tmp_path: Path, data
     port = free_port()
     first = serve(env, port)
     wait_until_ready(f"http://127.0.0.1:{port}", first)
-    login = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"email": "boss@example.com", "password": "boss-password"})
+    login = httpx.post(
+        f"http://127.0.0.1:{port}/api/auth/login", json={"email": "boss@example.com", "password": "boss-password"}
+    )
     assert login.status_code == 201 and login.json()["user"]["isAdmin"] is True
 
     second = _run(["serve", "--port", str(free_port())], env, tmp_path)
@@ -113,7 +127,9 @@ def test_embedded_database_from_nothing(tmp_path: Path, serve) -> None:
     demo = _run(["demo-data"], env, tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert server.poll() is None  # demo-data joined the embedded server and left it running
-    token = httpx.post(f"{base}/api/auth/login", json={"email": "admin@demo.ventanilla.ec", "password": "ventanilla-demo"})
+    token = httpx.post(
+        f"{base}/api/auth/login", json={"email": "admin@demo.ventanilla.ec", "password": "ventanilla-demo"}
+    )
     points = httpx.get(f"{base}/api/service-points", headers={"Authorization": f"Bearer {token.json()['accessToken']}"})
     assert sorted(p["name"] for p in points.json()) == ["Guayaquil Centro", "Quito Norte"]
     assert (tmp_path / "data" / "pg" / "PG_VERSION").is_file()

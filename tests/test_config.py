@@ -80,14 +80,14 @@ def test_password_in_database_url_is_never_echoed(tmp_path: Path) -> None:
 def test_unwritable_data_dir(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    with pytest.raises(ConfigError, match="VENTANILLA_DATA_DIR .* not readable and writable"):
+    with pytest.raises(ConfigError, match=r"VENTANILLA_DATA_DIR .* not readable and writable"):
         load_settings(_env(tmp_path, VENTANILLA_DATA_DIR=str(locked)), env_file=None)
 
 
 def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
-    with pytest.raises(ConfigError, match="VENTANILLA_DATA_DIR .* cannot be created"):
+    with pytest.raises(ConfigError, match=r"VENTANILLA_DATA_DIR .* cannot be created"):
         load_settings(_env(tmp_path, VENTANILLA_DATA_DIR=str(a_file / "sub")), env_file=None)
 
 
@@ -101,7 +101,13 @@ def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
 def test_cli_reports_one_line_and_exits_non_zero(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
     env = process_env(**_env(tmp_path, **overrides))
     result = subprocess.run(
-        [sys.executable, "-m", "ventanilla", "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "ventanilla", "serve"],
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
 from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, IntegrityError, NotFoundError
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
@@ -10,31 +14,108 @@ from litestar.exceptions import ValidationException
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
 
 from ventanilla import __version__
 from ventanilla.auth.controllers import AuthController, UserController
 from ventanilla.auth.jwt import build_jwt_auth
 from ventanilla.auth.throttle import LoginThrottle
+from ventanilla.bot import Bot
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.session import build_alchemy_config
+from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
+from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
 from ventanilla.http_errors import validation_exception_handler
+from ventanilla.live.controllers import LiveController
+from ventanilla.live.publisher import LivePublisher, build_channels
+from ventanilla.pipeline import InboundPipeline, PipelinePolicy
 from ventanilla.service_points.controllers import MemberController, ServicePointController
+from ventanilla.shipments.controllers import ShipmentController
+from ventanilla.whatsapp.controllers import WhatsappController, WhatsappStatusController
+from ventanilla.whatsapp.credentials import CredentialStore
+from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
+from ventanilla.whatsapp.simulator import SimulatorTransport
+from ventanilla.whatsapp.simulator_controllers import SimulatorController
+from ventanilla.whatsapp.transport import InboundText, Transport
+
+
+def _transport(settings: Settings, policy: SessionPolicy) -> Transport:
+    if settings.whatsapp_transport == "simulator":
+        return SimulatorTransport(settings.data_dir, qr_seconds=(policy.qr_first_seconds, policy.qr_next_seconds))
+    from ventanilla.whatsapp.neonize import NeonizeTransport  # the only importer of neonize, loaded on demand
+
+    return NeonizeTransport()
+
 
 # Raised by services for bad requests and mapped to 404/409 by advanced-alchemy: no stack trace in the log.
 EXPECTED_REPOSITORY_ERRORS = (NotFoundError, DuplicateKeyError, IntegrityError, ForeignKeyError)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_policy: SessionPolicy | None = None,
+    pipeline_policy: PipelinePolicy | None = None,
+    delivery_policy: DeliveryPolicy | None = None,
+) -> Litestar:
+    """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
     alchemy = build_alchemy_config(settings.require_database_url())
     jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy)
+    channels = build_channels()
+    publish = LivePublisher(channels)
+    session_policy = session_policy or SessionPolicy()
+    transport = _transport(settings, session_policy)
+    bot = Bot(settings, alchemy.get_session)
+    credentials = CredentialStore(settings.auth_sessions_dir)
+
+    async def receive(point_id: UUID, message: InboundText) -> object:
+        return await pipeline.receive(point_id, message)  # bound below: sockets -> pipeline -> outbox -> sockets
+
+    sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
+    delivery = DeliveryWorker(alchemy.get_session, sessions, publish, delivery_policy)
+    pipeline = InboundPipeline(alchemy.get_session, publish, bot, delivery.notify, pipeline_policy)
+
+    @asynccontextmanager
+    async def run_workers(_: Litestar) -> AsyncIterator[None]:
+        """Start: resume unanswered messages, deliver, then open sockets. Stop in reverse, each step bounded."""
+        await pipeline.start()
+        delivery.start()
+        await sessions.start()
+        try:
+            yield
+        finally:
+            await pipeline.stop()
+            await delivery.stop()
+            await sessions.stop()
+            await bot.close()
+
+    route_handlers: list[ControllerRouterHandler] = [
+        HealthController,
+        AuthController,
+        UserController,
+        ServicePointController,
+        MemberController,
+        ShipmentController,
+        PointFaqController,
+        GlobalFaqController,
+        WhatsappController,
+        WhatsappStatusController,
+        LiveController,
+    ]
+    state = {"settings": settings, "alchemy": alchemy, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
+    state.update(sessions=sessions, live=publish, pipeline=pipeline, delivery=delivery)
+    if isinstance(transport, SimulatorTransport):
+        route_handlers.append(SimulatorController)
+        state["simulator"] = transport
     return Litestar(
-        route_handlers=[HealthController, AuthController, UserController, ServicePointController, MemberController],
-        plugins=[SQLAlchemyPlugin(config=alchemy)],
+        route_handlers=route_handlers,
+        plugins=[SQLAlchemyPlugin(config=alchemy), channels],
+        lifespan=[run_workers],
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={ValidationException: validation_exception_handler},
-        state=State({"settings": settings, "alchemy": alchemy, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}),
+        state=State(state),
         openapi_config=OpenAPIConfig(
             title="Ventanilla API",
             version=__version__,
@@ -44,6 +125,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             log_exceptions="always",
-            disable_stack_trace={400, 401, 403, 404, 405, 409, 422, 429, *EXPECTED_REPOSITORY_ERRORS},
+            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 422, 429, *EXPECTED_REPOSITORY_ERRORS},
         ),
     )

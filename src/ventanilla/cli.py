@@ -123,7 +123,9 @@ def _demo_data(settings: Settings, _: argparse.Namespace) -> int:
     from ventanilla.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, STAFF, load_demo_data
 
     if settings.environment == "production":
-        raise ConfigError("demo-data creates users with a published password; it is refused when VENTANILLA_ENV=production")
+        raise ConfigError(
+            "demo-data creates users with a published password; it is refused when VENTANILLA_ENV=production"
+        )
     settings = _with_database(settings)
     _migrate_to_head(settings)
     summary = _run_in_session(settings, load_demo_data)

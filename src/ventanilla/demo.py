@@ -53,35 +53,75 @@ SHIPMENTS = [
 ]
 # (point or None for every branch, question, answer, keywords)
 FAQS = [
-    (None, "¿Qué necesito para retirar un paquete?",
-     "Presenta tu cédula o pasaporte y el número de guía. Si retira otra persona, necesita una autorización "
-     "firmada y una copia de tu cédula.", ["retirar", "retiro", "documentos", "cédula", "autorización"]),
-    (None, "¿Cuánto tiempo guardan un paquete en la sucursal?",
-     "Guardamos los paquetes 15 días calendario desde que llegan a la sucursal. Después se devuelven al remitente.",
-     ["guardan", "bodega", "días", "plazo", "devolución"]),
-    (None, "¿Cuánto cuesta enviar un paquete?",
-     "La tarifa depende del peso y del destino: hasta 2 kg dentro de la misma ciudad cuesta USD 3,50 y a otra "
-     "provincia USD 5,75. Para más peso, te cotizamos en la sucursal.", ["precio", "costo", "tarifa", "cuesta"]),
-    (None, "¿Hacen envíos internacionales?",
-     "Por ahora solo enviamos dentro de Ecuador continental.", ["internacional", "exterior", "otro país"]),
-    (None, "¿Qué objetos no puedo enviar?",
-     "No aceptamos dinero en efectivo, armas, líquidos inflamables, animales vivos ni alimentos perecibles.",
-     ["prohibidos", "no puedo enviar", "restricciones"]),
-    (None, "¿Qué significa que mi envío tiene novedad?",
-     "Significa que hubo un inconveniente con la entrega (dirección incompleta, destinatario ausente). "
-     "Un agente te contactará para resolverlo.", ["novedad", "problema", "inconveniente"]),
-    ("Quito Norte", "¿Cuál es el horario de atención?",
-     "Quito Norte atiende de lunes a viernes de 08:00 a 18:00 y sábados de 09:00 a 13:00.",
-     ["horario", "hora", "abren", "cierran", "atención"]),
-    ("Quito Norte", "¿Dónde queda la sucursal?",
-     "Estamos en la Av. de la Prensa N45-12 y Homero Salas, junto al parque La Concepción.",
-     ["dirección", "ubicación", "dónde", "queda"]),
-    ("Guayaquil Centro", "¿Cuál es el horario de atención?",
-     "Guayaquil Centro atiende de lunes a sábado de 08:30 a 19:00.",
-     ["horario", "hora", "abren", "cierran", "atención"]),
-    ("Guayaquil Centro", "¿Dónde queda la sucursal?",
-     "Estamos en la Av. 9 de Octubre 1215 y Avilés, frente al Banco del Pacífico.",
-     ["dirección", "ubicación", "dónde", "queda"]),
+    (
+        None,
+        "¿Qué necesito para retirar un paquete?",
+        (
+            "Presenta tu cédula o pasaporte y el número de guía. Si retira otra persona, necesita una autorización "
+            "firmada y una copia de tu cédula."
+        ),
+        ["retirar", "retiro", "documentos", "cédula", "autorización"],
+    ),
+    (
+        None,
+        "¿Cuánto tiempo guardan un paquete en la sucursal?",
+        "Guardamos los paquetes 15 días calendario desde que llegan a la sucursal. Después se devuelven al remitente.",
+        ["guardan", "bodega", "días", "plazo", "devolución"],
+    ),
+    (
+        None,
+        "¿Cuánto cuesta enviar un paquete?",
+        (
+            "La tarifa depende del peso y del destino: hasta 2 kg dentro de la misma ciudad cuesta USD 3,50 y a otra "
+            "provincia USD 5,75. Para más peso, te cotizamos en la sucursal."
+        ),
+        ["precio", "costo", "tarifa", "cuesta"],
+    ),
+    (
+        None,
+        "¿Hacen envíos internacionales?",
+        "Por ahora solo enviamos dentro de Ecuador continental.",
+        ["internacional", "exterior", "otro país"],
+    ),
+    (
+        None,
+        "¿Qué objetos no puedo enviar?",
+        "No aceptamos dinero en efectivo, armas, líquidos inflamables, animales vivos ni alimentos perecibles.",
+        ["prohibidos", "no puedo enviar", "restricciones"],
+    ),
+    (
+        None,
+        "¿Qué significa que mi envío tiene novedad?",
+        (
+            "Significa que hubo un inconveniente con la entrega (dirección incompleta, destinatario ausente). "
+            "Un agente te contactará para resolverlo."
+        ),
+        ["novedad", "problema", "inconveniente"],
+    ),
+    (
+        "Quito Norte",
+        "¿Cuál es el horario de atención?",
+        "Quito Norte atiende de lunes a viernes de 08:00 a 18:00 y sábados de 09:00 a 13:00.",
+        ["horario", "hora", "abren", "cierran", "atención"],
+    ),
+    (
+        "Quito Norte",
+        "¿Dónde queda la sucursal?",
+        "Estamos en la Av. de la Prensa N45-12 y Homero Salas, junto al parque La Concepción.",
+        ["dirección", "ubicación", "dónde", "queda"],
+    ),
+    (
+        "Guayaquil Centro",
+        "¿Cuál es el horario de atención?",
+        "Guayaquil Centro atiende de lunes a sábado de 08:30 a 19:00.",
+        ["horario", "hora", "abren", "cierran", "atención"],
+    ),
+    (
+        "Guayaquil Centro",
+        "¿Dónde queda la sucursal?",
+        "Estamos en la Av. 9 de Octubre 1215 y Avilés, frente al Banco del Pacífico.",
+        ["dirección", "ubicación", "dónde", "queda"],
+    ),
 ]
 
 

@@ -9,9 +9,14 @@ import msgspec
 E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 
 PhoneNumber = Annotated[
-    str, msgspec.Meta(pattern=E164_PATTERN, description="E.164 phone number, e.g. +593991234567", examples=["+593991234567"])
+    str,
+    msgspec.Meta(
+        pattern=E164_PATTERN, description="E.164 phone number, e.g. +593991234567", examples=["+593991234567"]
+    ),
 ]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ana@example.com"])]
+Email = Annotated[
+    str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ana@example.com"])
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 
 

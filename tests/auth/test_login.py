@@ -102,11 +102,15 @@ async def test_account_is_throttled_after_repeated_failures(client: Client, worl
     for _ in range(5):
         response = await client.post("/api/auth/login", json={"email": world.agent_a.email, "password": "guess"})
         assert response.status_code == 401
-    blocked = await client.post("/api/auth/login", json={"email": world.agent_a.email, "password": world.agent_a.password})
+    blocked = await client.post(
+        "/api/auth/login", json={"email": world.agent_a.email, "password": world.agent_a.password}
+    )
     assert blocked.status_code == 429
     assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
     # another account from the same address is not locked by this one
-    other = await client.post("/api/auth/login", json={"email": world.agent_b.email, "password": world.agent_b.password})
+    other = await client.post(
+        "/api/auth/login", json={"email": world.agent_b.email, "password": world.agent_b.password}
+    )
     assert other.status_code == 201
 
 
@@ -114,7 +118,9 @@ async def test_address_is_throttled_across_accounts(client: Client, world: World
     for index in range(20):
         response = await client.post("/api/auth/login", json={"email": f"probe{index}@example.com", "password": "x"})
         assert response.status_code == 401
-    blocked = await client.post("/api/auth/login", json={"email": world.agent_b.email, "password": world.agent_b.password})
+    blocked = await client.post(
+        "/api/auth/login", json={"email": world.agent_b.email, "password": world.agent_b.password}
+    )
     assert blocked.status_code == 429
 
 
@@ -124,4 +130,6 @@ async def test_success_resets_the_account_counter(client: Client, world: World) 
     ok = await client.post("/api/auth/login", json={"email": world.agent_a.email, "password": world.agent_a.password})
     assert ok.status_code == 201
     for _ in range(4):
-        assert (await client.post("/api/auth/login", json={"email": world.agent_a.email, "password": "x"})).status_code == 401
+        assert (
+            await client.post("/api/auth/login", json={"email": world.agent_a.email, "password": "x"})
+        ).status_code == 401

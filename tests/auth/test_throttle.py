@@ -7,7 +7,9 @@ from ventanilla.auth.throttle import LoginThrottle
 
 def test_blocks_after_limit_and_releases_after_window() -> None:
     now = [1000.0]
-    throttle = LoginThrottle(max_failures_per_account=3, max_failures_per_address=100, window_seconds=60, clock=lambda: now[0])
+    throttle = LoginThrottle(
+        max_failures_per_account=3, max_failures_per_address=100, window_seconds=60, clock=lambda: now[0]
+    )
     for step in range(3):
         assert throttle.retry_after("a@x.ec", "1.1.1.1") == 0
         throttle.record_failure("a@x.ec", "1.1.1.1")

@@ -26,7 +26,9 @@ async def test_admin_sees_all_points_members_only_theirs(client: Client, world: 
 
 async def test_create_point(client: Client, world: World) -> None:
     response = await client.post(
-        "/api/service-points", json={"name": "  Cuenca Sur ", "phoneNumber": "+593723456789"}, headers=world.admin.headers
+        "/api/service-points",
+        json={"name": "  Cuenca Sur ", "phoneNumber": "+593723456789"},
+        headers=world.admin.headers,
     )
     assert response.status_code == 201
     body = response.json()
@@ -80,15 +82,21 @@ async def test_supervisor_renames_own_point_agent_cannot(client: Client, world: 
 async def test_other_points_are_invisible(client: Client, world: World) -> None:
     """A member of A asking for B gets exactly what a non-existent point gives: 404."""
     for method, suffix, body in (("GET", "", None), ("PATCH", "", {"name": "hack"}), ("GET", "/members", None)):
-        other = await client.request(method, f"/api/service-points/{world.point_b}{suffix}", json=body, headers=world.supervisor_a.headers)
-        missing = await client.request(method, f"/api/service-points/{uuid.uuid4()}{suffix}", json=body, headers=world.supervisor_a.headers)
+        other = await client.request(
+            method, f"/api/service-points/{world.point_b}{suffix}", json=body, headers=world.supervisor_a.headers
+        )
+        missing = await client.request(
+            method, f"/api/service-points/{uuid.uuid4()}{suffix}", json=body, headers=world.supervisor_a.headers
+        )
         assert other.status_code == missing.status_code == 404
         assert other.json() == missing.json()
     assert (await client.get(f"/api/service-points/{uuid.uuid4()}", headers=world.admin.headers)).status_code == 404
     assert (await client.get("/api/service-points/not-a-uuid", headers=world.admin.headers)).status_code == 404
 
 
-async def test_delete_point_cascades_but_keeps_shipments_safe(client: Client, world: World, session: AsyncSession) -> None:
+async def test_delete_point_cascades_but_keeps_shipments_safe(
+    client: Client, world: World, session: AsyncSession
+) -> None:
     session.add(Shipment(service_point_id=world.point_b, tracking_number="KEEP123456", status=ShipmentStatus.CREATED))
     await session.commit()
     refused = await client.delete(f"/api/service-points/{world.point_b}", headers=world.admin.headers)
@@ -98,22 +106,31 @@ async def test_delete_point_cascades_but_keeps_shipments_safe(client: Client, wo
     deleted = await client.delete(f"/api/service-points/{world.point_a}", headers=world.admin.headers)
     assert deleted.status_code == 204
     assert await session.get(ServicePoint, world.point_a) is None
-    remaining = await session.scalar(select(func.count()).select_from(Membership).where(Membership.service_point_id == world.point_a))
+    remaining = await session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.service_point_id == world.point_a)
+    )
     assert remaining == 0
     assert (await client.get(f"/api/service-points/{world.point_a}", headers=world.admin.headers)).status_code == 404
 
 
 async def test_membership_management(client: Client, world: World) -> None:
     members_path = f"/api/service-points/{world.point_b}/members"
-    added = await client.post(members_path, json={"userId": str(world.outsider.user_id), "role": "AGENT"}, headers=world.admin.headers)
+    added = await client.post(
+        members_path, json={"userId": str(world.outsider.user_id), "role": "AGENT"}, headers=world.admin.headers
+    )
     assert added.status_code == 201
     assert added.json()["email"] == world.outsider.email
     # the new member now sees point B
     assert (await client.get(f"/api/service-points/{world.point_b}", headers=world.outsider.headers)).status_code == 200
-    promoted = await client.post(members_path, json={"userId": str(world.outsider.user_id), "role": "SUPERVISOR"}, headers=world.admin.headers)
+    promoted = await client.post(
+        members_path, json={"userId": str(world.outsider.user_id), "role": "SUPERVISOR"}, headers=world.admin.headers
+    )
     assert promoted.json()["role"] == "SUPERVISOR"
     listing = await client.get(members_path, headers=world.agent_b.headers)
-    assert {m["email"]: m["role"] for m in listing.json()} == {world.agent_b.email: "AGENT", world.outsider.email: "SUPERVISOR"}
+    assert {m["email"]: m["role"] for m in listing.json()} == {
+        world.agent_b.email: "AGENT",
+        world.outsider.email: "SUPERVISOR",
+    }
 
     removed = await client.delete(f"{members_path}/{world.outsider.user_id}", headers=world.admin.headers)
     assert removed.status_code == 204
@@ -124,16 +141,23 @@ async def test_membership_management(client: Client, world: World) -> None:
 
 async def test_membership_input_errors(client: Client, world: World) -> None:
     members_path = f"/api/service-points/{world.point_a}/members"
-    unknown_user = await client.post(members_path, json={"userId": str(uuid.uuid4()), "role": "AGENT"}, headers=world.admin.headers)
+    unknown_user = await client.post(
+        members_path, json={"userId": str(uuid.uuid4()), "role": "AGENT"}, headers=world.admin.headers
+    )
     assert unknown_user.status_code == 404
     assert "userId" in unknown_user.json()["detail"]
-    bad_role = await client.post(members_path, json={"userId": str(world.outsider.user_id), "role": "OWNER"}, headers=world.admin.headers)
+    bad_role = await client.post(
+        members_path, json={"userId": str(world.outsider.user_id), "role": "OWNER"}, headers=world.admin.headers
+    )
     assert bad_role.status_code == 400 and bad_role.json()["extra"][0]["key"] == "role"
     missing_point = await client.post(
-        f"/api/service-points/{uuid.uuid4()}/members", json={"userId": str(world.outsider.user_id), "role": "AGENT"},
+        f"/api/service-points/{uuid.uuid4()}/members",
+        json={"userId": str(world.outsider.user_id), "role": "AGENT"},
         headers=world.admin.headers,
     )
     assert missing_point.status_code == 404
     for actor in (world.supervisor_a, world.agent_a):
-        forbidden = await client.post(members_path, json={"userId": str(actor.user_id), "role": "SUPERVISOR"}, headers=actor.headers)
+        forbidden = await client.post(
+            members_path, json={"userId": str(actor.user_id), "role": "SUPERVISOR"}, headers=actor.headers
+        )
         assert forbidden.status_code == 403

@@ -202,12 +202,8 @@ class Message(UUIDAuditBase):
     __table_args__ = (
         UniqueConstraint("service_point_id", "provider_message_id", name="uq_message_point_provider_id"),
         Index("ix_message_conversation_timestamp", "conversation_id", text("timestamp DESC"), text("id DESC")),
-        CheckConstraint(
-            "(direction = 'OUT') = (delivery_status IS NOT NULL)", name="delivery_status_only_outbound"
-        ),
-        CheckConstraint(
-            "(direction = 'IN') = (sender_type = 'CUSTOMER')", name="sender_matches_direction"
-        ),
+        CheckConstraint("(direction = 'OUT') = (delivery_status IS NOT NULL)", name="delivery_status_only_outbound"),
+        CheckConstraint("(direction = 'IN') = (sender_type = 'CUSTOMER')", name="sender_matches_direction"),
         Index(
             "ix_message_outbox_pending",
             "service_point_id",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# What background work gets to talk to the database: `alchemy.get_session` (a short session per use).
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 def build_alchemy_config(database_url: str, *, pool_size: int = 10, max_overflow: int = 20) -> SQLAlchemyAsyncConfig:

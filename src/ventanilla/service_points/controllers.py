@@ -62,9 +62,14 @@ class ServicePointController(Controller):
 
     @delete(POINT_PATH, guards=[requires_admin], summary="Delete a point and everything it owns (admin)")
     async def delete_point(
-        self, service_point: NamedDependency[ServicePoint], service_points: NamedDependency[ServicePointService]
+        self,
+        request: Request[User, Token, State],
+        service_point: NamedDependency[ServicePoint],
+        service_points: NamedDependency[ServicePointService],
     ) -> None:
+        """Also closes the point's WhatsApp socket and deletes its credentials (and no other point's)."""
         await service_points.delete_point(service_point)
+        await request.app.state.sessions.forget(service_point.id)
 
 
 def _member_read(membership: Membership) -> MemberRead:

@@ -20,7 +20,7 @@ class ServicePointUpdate(CamelStruct):
     """Only the fields present change; `phoneNumber: null` clears the number."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    phone_number: PhoneNumber | None | msgspec.UnsetType = msgspec.UNSET
+    phone_number: PhoneNumber | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ServicePointRead(CamelStruct):

@@ -74,7 +74,9 @@ class InboundText:
     push_name: str | None = None
 
 
-SessionEvent = QrCode | Connected | Disconnected | LoggedOut | Replaced | TemporarilyBanned | Unrecoverable | InboundText
+SessionEvent = (
+    QrCode | Connected | Disconnected | LoggedOut | Replaced | TemporarilyBanned | Unrecoverable | InboundText
+)
 EventSink = Callable[[SessionEvent], Awaitable[None]]
 
 

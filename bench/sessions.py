@@ -1,0 +1,145 @@
+"""Start-up of many linked service points: seconds until all are CONNECTED, and API latency meanwhile.
+
+    .venv/bin/python bench/sessions.py [--points 200] [--database-url postgresql+asyncpg://...]
+
+Prepares N points whose simulator credentials exist (as after a previous run), starts `ventanilla serve` with the
+simulator transport, and while the sessions resume it measures GET /health and GET /api/whatsapp/status.
+Without --database-url it uses a fresh embedded PostgreSQL in a temporary directory; with it, give an empty
+scratch database (the points are inserted there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import free_port, process_env, stop  # noqa: E402
+
+ADMIN = {"email": "bench@example.com", "password": "bench-password"}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _prepare(database_url: str, auth_dir: Path, points: int) -> None:
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = []
+        for index in range(points):
+            point_id = uuid.uuid4()
+            phone = f"+5939{index:08d}"
+            rows.append((point_id, f"Bench {index:04d}", phone))
+            store = auth_dir / str(point_id)
+            store.mkdir(mode=0o700, parents=True)
+            (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
+        await connection.executemany(
+            "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
+            "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
+            rows,
+        )
+    finally:
+        await connection.close()
+
+
+async def _measure(base: str, points: int, server: subprocess.Popen[str], started: float) -> dict[str, float]:
+    latencies: dict[str, list[float]] = {"/health": [], "/api/whatsapp/status": []}
+    ready_at = connected_at = None
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        while ready_at is None:
+            if server.poll() is not None:
+                raise SystemExit(f"server exited: {server.stdout.read() if server.stdout else ''}")
+            try:
+                if (await http.get("/ready")).status_code == 200:
+                    ready_at = time.monotonic()
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+        token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+        while connected_at is None and time.monotonic() - started < 300:
+            for path in latencies:
+                t0 = time.monotonic()
+                response = await http.get(path, headers=headers)
+                latencies[path].append((time.monotonic() - t0) * 1000)
+                if path == "/api/whatsapp/status":
+                    rows = response.json()
+                    if sum(row["status"] == "CONNECTED" for row in rows) == points:
+                        connected_at = time.monotonic()
+            await asyncio.sleep(0.02)
+    if connected_at is None:
+        raise SystemExit("not every point connected within 300 s")
+    figures = {"ready_s": ready_at - started, "all_connected_s": connected_at - started}
+    for path, values in latencies.items():
+        figures[f"{path} p50 ms"] = statistics.median(values)
+        figures[f"{path} p99 ms"] = _percentile(values, 0.99)
+        figures[f"{path} samples"] = len(values)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=200)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp:
+        work = Path(tmp)
+        env = process_env(
+            VENTANILLA_DATA_DIR=str(work / "data"),
+            AUTH_SESSIONS_DIR=str(work / "auth"),
+            WHATSAPP_TRANSPORT="simulator",
+            ADMIN_EMAIL=ADMIN["email"],
+            ADMIN_PASSWORD=ADMIN["password"],
+            LOG_LEVEL="WARNING",
+        )
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
+        migrate = subprocess.run(
+            [sys.executable, "-m", "ventanilla", "migrate"], check=False, env=env, cwd=work, capture_output=True
+        )
+        if migrate.returncode:
+            raise SystemExit(migrate.stderr.decode())
+        database_url = args.database_url or _embedded_url(work)
+        asyncio.run(_prepare(database_url, work / "auth", args.points))
+        port = free_port()
+        started = time.monotonic()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", args.points, server, started))
+        finally:
+            stop(server)
+    print(f"sessions benchmark: {args.points} linked points (simulator), {os.cpu_count()} CPUs")
+    for name, value in figures.items():
+        print(f"  {name:32s} {value:10.1f}" if isinstance(value, float) else f"  {name:32s} {value:10d}")
+
+
+def _embedded_url(work: Path) -> str:
+    from ventanilla.db.embedded import start_embedded_server
+
+    return start_embedded_server(work / "data")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`Bot`: the pipeline's single entry point. It picks the engine, falls back, and always returns a decision.
+
+With an API key the OpenAI engine answers; when it cannot (timeout, API error after the SDK's retries) the offline
+engine answers the same request with the same toolbox, so the audit keeps every tool call of the turn, and the
+decision says why (`fallback_reason`) for the pipeline to count. Logs carry ids and reasons, never message text.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from ventanilla.bot.decision import BotDecision, BotRequest, Engine
+from ventanilla.bot.offline import decide_offline
+from ventanilla.bot.orchestrator import ModelUnavailable, OpenAIEngine
+from ventanilla.bot.replies import Answer, cap, handoff
+from ventanilla.bot.tools import SessionFactory, Toolbox
+from ventanilla.config import Settings
+
+log = logging.getLogger(__name__)
+
+REASON_INTERNAL_ERROR = "El bot falló al procesar el mensaje."
+
+
+class Bot:
+    """Decides the answer to one inbound message; never writes to the database and never raises for model or
+    tool trouble.
+
+    `session_factory` opens a short session (e.g. `alchemy_config.get_session` or `async_sessionmaker(engine)`);
+    the bot opens one per tool call and never holds it while waiting for the model.
+    """
+
+    def __init__(
+        self, settings: Settings, session_factory: SessionFactory, *, timeout: float = 15.0, max_retries: int = 2
+    ) -> None:
+        self._session_factory = session_factory
+        self._model = (
+            OpenAIEngine(settings, timeout=timeout, max_retries=max_retries) if settings.openai_api_key else None
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The engine that answers when nothing fails."""
+        return "offline" if self._model is None else "openai"
+
+    async def close(self) -> None:
+        """Releases the model client's connections (call once at shutdown)."""
+        if self._model is not None:
+            await self._model.close()
+
+    async def decide(self, request: BotRequest) -> BotDecision:
+        toolbox = Toolbox(self._session_factory, request.service_point_id)
+        engine: Engine = self.engine
+        fallback_reason: str | None = None
+        try:
+            if self._model is None:
+                answer = await decide_offline(request, toolbox)
+            else:
+                try:
+                    answer = await self._model.decide(request, toolbox)
+                except ModelUnavailable as exc:
+                    engine, fallback_reason = "offline", exc.reason
+                    log.warning(
+                        "bot fallback to the offline engine (%s) for message %s", exc.reason, request.message_id
+                    )
+                    answer = await decide_offline(request, toolbox)
+        except Exception as exc:
+            # A bug must not leave the customer in silence. Type and stack only: the error may quote their message.
+            stack = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("bot failed on message %s: %s\n%s", request.message_id, type(exc).__name__, stack)
+            answer = handoff(REASON_INTERNAL_ERROR)
+        return _decision(answer, engine, fallback_reason, toolbox)
+
+
+def _decision(answer: Answer, engine: Engine, fallback_reason: str | None, toolbox: Toolbox) -> BotDecision:
+    return BotDecision(
+        reply=cap(answer.reply),
+        handoff_reason=answer.handoff_reason,
+        engine=engine,
+        fallback_reason=fallback_reason,
+        tool_calls=tuple(toolbox.records),
+    )

@@ -1,0 +1,106 @@
+"""The offline engine: deterministic Spanish rules doing the model's jobs with the same tools.
+
+It answers when no API key is configured and whenever the model cannot (timeouts, API errors), so it must be
+good enough on its own: hand over to a person first (asked for, angry customer), then tracking, then the small
+talk, then FAQs; and hand over when it fails to understand twice in a row rather than loop on a help text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from ventanilla.bot import intents
+from ventanilla.bot.decision import BotRequest
+from ventanilla.bot.replies import (
+    ASK_TRACKING_NUMBER,
+    GREETING,
+    HELP,
+    NOT_UNDERSTOOD,
+    NOT_UNDERSTOOD_OPENING,
+    THANKS,
+    TRY_LATER,
+    Answer,
+    handoff,
+    tracking_reply,
+)
+from ventanilla.bot.tools import FaqResults, Toolbox
+from ventanilla.db.models import SenderType
+
+REASON_PERSON = "El cliente pidió hablar con una persona."
+REASON_COMPLAINT = "El cliente quiere presentar un reclamo."
+REASON_INSULTS = "Cliente molesto: usa insultos."
+REASON_SHOUTING = "Cliente molesto: escribe en mayúsculas."
+REASON_REPEATED_COMPLAINTS = "Cliente molesto: reclama de nuevo."
+REASON_NOT_UNDERSTOOD = "El bot no entendió al cliente dos veces seguidas."
+REASON_LOOKUP_FAILED = "El bot no pudo consultar la información."
+HELLO = "¡Hola! "
+
+
+async def decide_offline(request: BotRequest, toolbox: Toolbox) -> Answer:
+    text = request.text
+    folded = intents.fold(text)
+    earlier = [turn.text for turn in request.history if turn.sender == SenderType.CUSTOMER]
+    if reason := _handoff_reason(text, folded, earlier):
+        return handoff(reason)
+    hello = HELLO if intents.greets(folded) else ""
+    numbers = intents.tracking_numbers(text)
+    if not numbers and intents.asks_about_tracking(folded):
+        numbers = _latest_numbers(earlier)  # "¿y dónde está mi paquete?" right after giving the number
+        if not numbers:
+            return Answer(hello + ASK_TRACKING_NUMBER)
+    if numbers:
+        return await _track(numbers, toolbox, hello)
+    if intents.only_greets(folded):
+        return Answer(GREETING)
+    if intents.only_thanks(folded):
+        return Answer(THANKS)
+    if intents.asks_for_help(folded):
+        return Answer(hello + HELP)
+    return await _faq(text, toolbox, hello, request)
+
+
+def _handoff_reason(text: str, folded: str, earlier: Sequence[str]) -> str | None:
+    if intents.wants_person(folded):
+        return REASON_PERSON
+    if intents.wants_to_complain(folded):
+        return REASON_COMPLAINT
+    if intents.insults(folded):
+        return REASON_INSULTS
+    if intents.shouting(text):
+        return REASON_SHOUTING
+    if intents.complains(folded) and intents.complained_before(earlier):
+        return REASON_REPEATED_COMPLAINTS
+    return None
+
+
+def _latest_numbers(earlier: Sequence[str]) -> list[str]:
+    for text in reversed(earlier):
+        if numbers := intents.tracking_numbers(text):
+            return numbers
+    return []
+
+
+async def _track(numbers: Sequence[str], toolbox: Toolbox, hello: str) -> Answer:
+    results = [await toolbox.track(number) for number in numbers]
+    if any(result.record.outcome == "error" for result in results):
+        return _lookup_failed()
+    return Answer(hello + (tracking_reply([result.record for result in results]) or ASK_TRACKING_NUMBER))
+
+
+async def _faq(text: str, toolbox: Toolbox, hello: str, request: BotRequest) -> Answer:
+    result = await toolbox.search_faq(text)
+    if result.record.outcome == "error":
+        return _lookup_failed()
+    if result.record.outcome == "ok":
+        return Answer(hello + msgspec.json.decode(result.content, type=FaqResults).results[0].answer)
+    last_bot = next((turn.text for turn in reversed(request.history) if turn.sender == SenderType.BOT), "")
+    if last_bot.startswith(NOT_UNDERSTOOD_OPENING):
+        return handoff(REASON_NOT_UNDERSTOOD)
+    return Answer(NOT_UNDERSTOOD)
+
+
+def _lookup_failed() -> Answer:
+    answer = handoff(REASON_LOOKUP_FAILED)
+    return Answer(TRY_LATER + answer.reply, answer.handoff_reason)

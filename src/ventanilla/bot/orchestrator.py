@@ -1,0 +1,132 @@
+"""The OpenAI engine: chat completions with tool calling on the official SDK. The only module that imports openai.
+
+The model chooses which tools to call and writes the answer; the code decides everything else: the tools only
+see the request's service point, a turn has at most MAX_TOOL_ROUNDS tool rounds, the final answer goes through
+the guardrails, and any API failure (after the SDK's own retries) becomes `ModelUnavailable` so the offline
+engine can answer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessage
+
+from ventanilla.bot.decision import BotRequest
+from ventanilla.bot.guardrails import checked_reply
+from ventanilla.bot.prompts import AGENT_PREFIX, system_prompt
+from ventanilla.bot.replies import Answer, handoff
+from ventanilla.bot.tools import TOOL_SPECS, Toolbox, tool_parameters
+from ventanilla.config import Settings
+from ventanilla.db.models import SenderType
+
+MAX_TOOL_ROUNDS = 4
+MAX_HISTORY_TURNS = 12
+MAX_TURN_CHARS = 1000  # per message sent to the model: bounds cost and latency whatever customers paste
+TURN_BUDGET_FACTOR = 2  # a whole turn (all rounds and retries) may take this many request timeouts
+REASON_TOO_MANY_ROUNDS = "El bot no llegó a una respuesta después de varias consultas."
+REASON_NO_ANSWER = "El modelo no dio ninguna respuesta."
+_ROLES = {SenderType.CUSTOMER: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
+
+
+class ModelUnavailable(Exception):
+    """The model could not answer this turn; `reason` is short, fixed and free of customer data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OpenAIEngine:
+    def __init__(self, settings: Settings, *, timeout: float, max_retries: int) -> None:
+        self._client = AsyncOpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._model = settings.openai_model
+        self._turn_budget = timeout * TURN_BUDGET_FACTOR
+        self._tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "parameters": tool_parameters(spec.arguments),
+                    "strict": True,
+                },
+            }
+            for spec in TOOL_SPECS
+        ]
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def decide(self, request: BotRequest, toolbox: Toolbox) -> Answer:
+        """Raises ModelUnavailable when the API fails after the SDK's retries or the turn runs out of time."""
+        try:
+            async with asyncio.timeout(self._turn_budget):
+                return await self._converse(request, toolbox)
+        except (TimeoutError, openai.APITimeoutError):
+            raise ModelUnavailable("timeout") from None
+        except openai.RateLimitError:
+            raise ModelUnavailable("rate_limited") from None
+        except openai.APIStatusError as exc:
+            raise ModelUnavailable(f"api_status_{exc.status_code}") from None
+        except openai.APIConnectionError:
+            raise ModelUnavailable("connection_error") from None
+        except openai.OpenAIError:
+            raise ModelUnavailable("api_error") from None
+
+    async def _converse(self, request: BotRequest, toolbox: Toolbox) -> Answer:
+        messages = _messages(request)
+        for _ in range(MAX_TOOL_ROUNDS):
+            message = await self._complete(messages)
+            calls = message.tool_calls or []
+            if not calls:
+                content = (message.content or message.refusal or "").strip()
+                return Answer(checked_reply(content, toolbox.records)) if content else handoff(REASON_NO_ANSWER)
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": message.content,
+                    "tool_calls": [call.model_dump(exclude_none=True) for call in calls],
+                }
+            )
+            handoff_reason: str | None = None
+            for call in calls:
+                name, arguments = (
+                    (call.function.name, call.function.arguments)
+                    if call.type == "function"
+                    else (call.custom.name, call.custom.input)
+                )
+                result = await toolbox.call(name, arguments)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result.content})
+                handoff_reason = handoff_reason or result.handoff_reason
+            if handoff_reason is not None:
+                return handoff(handoff_reason)
+        return handoff(REASON_TOO_MANY_ROUNDS)
+
+    async def _complete(self, messages: list[dict[str, Any]]) -> ChatCompletionMessage:
+        completion = await self._client.chat.completions.create(
+            model=self._model,
+            messages=messages,  # type: ignore[arg-type]
+            tools=self._tools,  # type: ignore[arg-type]
+        )
+        if not completion.choices:
+            raise ModelUnavailable("empty_response")
+        return completion.choices[0].message
+
+
+def _messages(request: BotRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(date.today())}]
+    for turn in request.history[-MAX_HISTORY_TURNS:]:
+        prefix = AGENT_PREFIX if turn.sender == SenderType.AGENT else ""
+        messages.append({"role": _ROLES[turn.sender], "content": prefix + turn.text[:MAX_TURN_CHARS]})
+    messages.append({"role": "user", "content": request.text[:MAX_TURN_CHARS]})
+    return messages

@@ -1,0 +1,134 @@
+"""Bodies of the shipment endpoints, and the checks msgspec cannot express: tracking numbers and the page cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar.exceptions import ValidationException
+
+from ventanilla.db.models import SHIPMENT_STATUS_LABELS, Shipment, ShipmentStatus
+from ventanilla.schemas import CamelStruct
+from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER, TRACKING_NUMBER_PATTERN, normalize_tracking_number
+
+TRACKING_NUMBER_HINT = f"2 to 5 letters then 5 to 12 digits, e.g. {EXAMPLE_TRACKING_NUMBER}"
+
+# Raw input; normalized (separators dropped, upper-cased) by `canonical_tracking_number`.
+TrackingNumberInput = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, description=TRACKING_NUMBER_HINT, examples=["abc-123456"])
+]
+# Free text shown to customers and staff: at least one visible character, trimmed before it is stored.
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def canonical_tracking_number(raw: str, *, source: str, key: str = "trackingNumber") -> str:
+    """The stored form of a tracking number; 400 naming the field when `raw` cannot be one."""
+    canonical = normalize_tracking_number(raw)
+    if canonical is None:
+        message = f"not a tracking number: expected {TRACKING_NUMBER_HINT}"
+        raise ValidationException(
+            detail=f"{key}: {message}", extra=[{"key": key, "message": message, "source": source}]
+        )
+    return canonical
+
+
+_CURSOR_PREFIX = "t:"
+_CANONICAL = re.compile(TRACKING_NUMBER_PATTERN)
+
+
+def encode_cursor(last_tracking_number: str) -> str:
+    """Opaque to clients so the order key can change without breaking them."""
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_tracking_number}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The tracking number the previous page ended with; 400 naming `cursor` when it was not issued by us."""
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    last = decoded.removeprefix(_CURSOR_PREFIX)
+    if not decoded.startswith(_CURSOR_PREFIX) or not _CANONICAL.match(last):
+        message = "invalid cursor: pass the nextCursor of a previous page unchanged"
+        raise ValidationException(detail=message, extra=[{"key": "cursor", "message": message, "source": "query"}])
+    return last
+
+
+class ShipmentCreate(CamelStruct):
+    """`lastUpdate` defaults to now; `status` to CREATED."""
+
+    tracking_number: TrackingNumberInput
+    status: ShipmentStatus = ShipmentStatus.CREATED
+    origin: ShortText | None = None
+    destination: ShortText | None = None
+    eta: date | None = None
+    last_update: AwareDatetime | None = None
+    sender_name: ShortText | None = None
+    recipient_name: ShortText | None = None
+
+
+class ShipmentUpdate(CamelStruct):
+    """Only the fields present change; `null` clears an optional field. A new status moves `lastUpdate` to now
+    unless the body sets it. The tracking number is the shipment's identity and cannot change."""
+
+    status: ShipmentStatus | msgspec.UnsetType = msgspec.UNSET
+    origin: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    destination: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    eta: date | None | msgspec.UnsetType = msgspec.UNSET
+    last_update: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
+    sender_name: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    recipient_name: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class ShipmentRead(CamelStruct):
+    """Sender and recipient names are included: only members of the owning point (or admins) reach this."""
+
+    id: UUID
+    service_point_id: UUID
+    tracking_number: str
+    status: ShipmentStatus
+    status_label: str
+    origin: str | None
+    destination: str | None
+    eta: date | None
+    last_update: datetime
+    sender_name: str | None
+    recipient_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, shipment: Shipment) -> ShipmentRead:
+        return cls(
+            id=shipment.id,
+            service_point_id=shipment.service_point_id,
+            tracking_number=shipment.tracking_number,
+            status=shipment.status,
+            status_label=SHIPMENT_STATUS_LABELS[shipment.status],
+            origin=shipment.origin,
+            destination=shipment.destination,
+            eta=shipment.eta,
+            last_update=shipment.last_update,
+            sender_name=shipment.sender_name,
+            recipient_name=shipment.recipient_name,
+            created_at=shipment.created_at,
+            updated_at=shipment.updated_at,
+        )
+
+
+class ShipmentPage(CamelStruct):
+    items: list[ShipmentRead]
+    next_cursor: str | None
+
+
+class ImportResult(CamelStruct):
+    """How many rows of an accepted file were new shipments and how many replaced this point's existing ones."""
+
+    created: int
+    updated: int

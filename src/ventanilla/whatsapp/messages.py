@@ -1,0 +1,46 @@
+"""What branch staff read in `lastError`: plain Spanish that says what happened and what to do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+LOGGED_OUT = (
+    "Se cerró la sesión de WhatsApp desde el teléfono (dispositivo desvinculado). "
+    "Pulsa «Vincular WhatsApp» y escanea el nuevo código QR."
+)
+REPLACED = (
+    "La sesión de WhatsApp se abrió en otro lugar y esta se cerró. No se reconecta sola para no disputar la sesión: "
+    "cierra la otra y pulsa «Reiniciar»."
+)
+QR_EXPIRED = (
+    "El código QR venció sin ser escaneado. Pulsa «Vincular WhatsApp» para generar uno nuevo "
+    "y escanéalo desde WhatsApp > Dispositivos vinculados."
+)
+
+
+def banned(until: datetime | None) -> str:
+    when = f"hasta el {until:%d/%m/%Y a las %H:%M} UTC" if until else "por un tiempo que WhatsApp no indicó"
+    return (
+        f"WhatsApp suspendió temporalmente este número {when}. No intentes reconectar antes; "
+        "revisa que los mensajes respondan a clientes que escribieron primero."
+    )
+
+
+def refused(reason: str) -> str:
+    return f"WhatsApp rechazó la conexión ({reason}). Actualiza Ventanilla y vuelve a intentarlo."
+
+
+def reconnecting(delay_seconds: float) -> str:
+    return f"Se perdió la conexión con WhatsApp. Reintentando automáticamente en {delay_seconds:.0f} s."
+
+
+UNLINKED_DROP = (
+    "No se pudo conectar con WhatsApp para mostrar el código QR. Revisa la conexión a internet y vuelve a intentar."
+)
+
+
+def number_taken(other_point: str) -> str:
+    return (
+        f"Este número de WhatsApp ya atiende al punto «{other_point}». Un número solo puede estar vinculado a un "
+        "punto: se desvinculó este dispositivo. Vincula otro número o libera el del otro punto."
+    )

@@ -1,0 +1,72 @@
+"""Bodies of the WhatsApp and simulator endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from ventanilla.db.models import WhatsappStatus
+from ventanilla.schemas import CamelStruct, PhoneNumber
+
+
+class WhatsappState(CamelStruct):
+    status: WhatsappStatus
+    phone_number: str | None
+    last_qr_at: datetime | None
+    qr_available: bool
+    last_error: str | None
+
+
+class PointStatus(CamelStruct):
+    service_point_id: UUID
+    name: str
+    status: WhatsappStatus
+    last_qr_at: datetime | None
+
+
+class QrJson(CamelStruct):
+    qr: str
+    data_url: str
+    expires_at: datetime
+
+
+class PairCodeRequest(CamelStruct):
+    phone_number: PhoneNumber
+
+
+class PairCode(CamelStruct):
+    code: str
+
+
+class SimulatorDisconnect(CamelStruct):
+    reason: Literal["network", "logged_out"]
+
+
+MessageText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+ProviderId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class SimulatorInbound(msgspec.Struct, forbid_unknown_fields=True):
+    """A customer's message as the network delivers it; `from` is the customer's E.164 number."""
+
+    from_: PhoneNumber = msgspec.field(name="from")
+    text: MessageText
+    message_id: ProviderId | None = msgspec.field(name="messageId", default=None)
+
+
+class SimulatorInboundAccepted(CamelStruct):
+    message_id: str
+
+
+class SimulatorBatchAccepted(CamelStruct):
+    message_ids: list[str]
+
+
+class SimulatorSent(CamelStruct):
+    to: str
+    text: str
+    message_id: str
+    sent_at: datetime

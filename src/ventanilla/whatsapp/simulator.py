@@ -1,0 +1,197 @@
+"""An in-process phone network that stands in for WhatsApp's servers (WHATSAPP_TRANSPORT=simulator).
+
+It replaces only the socket: the session manager, its state machine and the HTTP API run exactly as with neonize.
+Phones "scan" QR codes, drop connections, log out and write messages through the simulator endpoints; what each
+point's socket sent is appended to `$VENTANILLA_DATA_DIR/simulator/sent-<point>.jsonl`, so tests and demos can
+count what customers really received, across restarts. Like whatsmeow, it honours caller-chosen message ids: a
+resend with the same id does not show the customer a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import string
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from ventanilla.whatsapp.transport import (
+    Connected,
+    Disconnected,
+    EventSink,
+    InboundText,
+    LoggedOut,
+    QrCode,
+    TransportError,
+)
+
+logger = logging.getLogger(__name__)
+SESSION_FILE = "simulator-session.json"
+
+
+class SimulatorError(Exception):
+    """The simulated phone cannot do that now (no QR pending, socket not connected)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    to: str
+    text: str
+    message_id: str
+    sent_at: str
+
+
+class SentRecord:
+    """What reached the phones, one JSONL file per point; a message id is recorded once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._seen: dict[UUID, set[str]] = {}
+
+    def _path(self, service_point_id: UUID) -> Path:
+        return self.directory / f"sent-{service_point_id}.jsonl"
+
+    def read(self, service_point_id: UUID) -> list[SentMessage]:
+        path = self._path(service_point_id)
+        if not path.exists():
+            return []
+        with path.open() as handle:
+            return [SentMessage(**json.loads(line)) for line in handle if line.strip()]
+
+    def append(self, service_point_id: UUID, message: SentMessage) -> bool:
+        """Record `message`; False when its id was already delivered (the phone shows it once)."""
+        seen = self._seen.get(service_point_id)
+        if seen is None:
+            seen = self._seen[service_point_id] = {m.message_id for m in self.read(service_point_id)}
+        if message.message_id in seen:
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._path(service_point_id).open("a") as handle:
+            handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+        seen.add(message.message_id)
+        return True
+
+
+class SimulatorSocket:
+    """One point's simulated socket. The phone side (scan, drop, deliver) is driven by the simulator endpoints."""
+
+    def __init__(self, network: SimulatorTransport, service_point_id: UUID, store: Path, events: EventSink) -> None:
+        self.network = network
+        self.service_point_id = service_point_id
+        self.store = store
+        self.events = events
+        self.connected = False
+        self.closed = False
+        self.pending_qr: str | None = None
+        self._rotation: asyncio.Task[None] | None = None
+
+    # --- the Socket protocol (called by the session manager) ---
+
+    async def connect(self) -> None:
+        self.network.sockets[self.service_point_id] = self
+        session = self.store / SESSION_FILE
+        if session.exists():
+            phone = json.loads(session.read_text())["phone"]
+            asyncio.get_running_loop().call_soon(self._emit_later, Connected(phone_number=phone))
+            self.connected = True
+        else:
+            self._rotation = asyncio.create_task(self._rotate_qr_codes())
+
+    async def close(self) -> None:
+        self.closed = True
+        self.connected = False
+        self.pending_qr = None
+        if self._rotation is not None:
+            self._rotation.cancel()
+        if self.network.sockets.get(self.service_point_id) is self:
+            del self.network.sockets[self.service_point_id]
+
+    async def logout(self) -> None:
+        await self.close()
+
+    async def request_pairing_code(self, phone_number: str) -> str:
+        if self.connected or self.pending_qr is None:
+            raise TransportError("pairing codes are only available while the point is waiting to be linked")
+        alphabet = string.ascii_uppercase + string.digits
+        code = "".join(secrets.choice(alphabet) for _ in range(8))
+        return f"{code[:4]}-{code[4:]}"
+
+    async def send_text(self, to_phone: str, text: str, message_id: str) -> str:
+        if not self.connected or self.closed:
+            raise TransportError("websocket not connected")
+        sent_at = datetime.now(UTC).isoformat()
+        self.network.record.append(self.service_point_id, SentMessage(to_phone, text, message_id, sent_at))
+        return message_id
+
+    # --- the phone side (called by the simulator endpoints) ---
+
+    async def scan(self, phone_number: str) -> None:
+        if self.pending_qr is None:
+            raise SimulatorError("no QR code is waiting to be scanned")
+        self.store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.store / SESSION_FILE).write_text(json.dumps({"phone": phone_number}))
+        self.pending_qr = None
+        if self._rotation is not None:
+            self._rotation.cancel()
+        self.connected = True
+        await self.events(Connected(phone_number=phone_number))
+
+    async def drop(self, logged_out: bool) -> None:
+        if not self.connected:
+            raise SimulatorError("the point is not connected")
+        self.connected = False
+        if logged_out:
+            await self.events(LoggedOut(reason="el teléfono cerró la sesión"))
+        else:
+            await self.events(Disconnected(reason="network"))
+
+    async def deliver(self, message: InboundText) -> None:
+        if not self.connected:
+            raise SimulatorError("the point is not connected")
+        await self.events(message)
+
+    async def _rotate_qr_codes(self) -> None:
+        """Like WhatsApp: a first code for a while (60 s), then a new one every so often (20 s), until linked."""
+        first, later = self.network.qr_seconds
+        wait = first
+        while not self.closed:
+            self.pending_qr = f"2@{secrets.token_urlsafe(24)},{secrets.token_urlsafe(32)},{self.service_point_id}"
+            await self.events(QrCode(code=self.pending_qr))
+            await asyncio.sleep(wait)
+            wait = later
+
+    def _emit_later(self, event: Connected) -> None:
+        task = asyncio.create_task(self.events(event))
+        self.network.background.add(task)
+        task.add_done_callback(self.network.background.discard)
+
+
+class SimulatorTransport:
+    name = "simulator"
+    honours_message_ids = True
+
+    def __init__(self, data_dir: Path, qr_seconds: tuple[float, float] = (60.0, 20.0)) -> None:
+        self.qr_seconds = qr_seconds
+        self.record = SentRecord(data_dir / "simulator")
+        self.sockets: dict[UUID, SimulatorSocket] = {}
+        self.background: set[asyncio.Task[None]] = set()
+
+    def is_linked(self, store: Path) -> bool:
+        return (store / SESSION_FILE).exists()
+
+    def open(self, service_point_id: UUID, store: Path, events: EventSink) -> SimulatorSocket:
+        return SimulatorSocket(self, service_point_id, store, events)
+
+    def socket(self, service_point_id: UUID) -> SimulatorSocket:
+        socket = self.sockets.get(service_point_id)
+        if socket is None or socket.closed:
+            raise SimulatorError("the point has no open socket; connect it first")
+        return socket
+
+    async def shutdown(self) -> None:
+        for socket in list(self.sockets.values()):
+            await socket.close()

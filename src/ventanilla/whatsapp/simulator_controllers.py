@@ -1,0 +1,119 @@
+"""The simulator's phone side over HTTP (only mounted when WHATSAPP_TRANSPORT=simulator; 404 otherwise)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ClientException, ValidationException
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+
+from ventanilla.auth.guards import requires_point_member
+from ventanilla.db.models import ServicePoint
+from ventanilla.service_points.dependencies import provide_service_point
+from ventanilla.whatsapp.schemas import (
+    SimulatorBatchAccepted,
+    SimulatorDisconnect,
+    SimulatorInbound,
+    SimulatorInboundAccepted,
+    SimulatorSent,
+)
+from ventanilla.whatsapp.simulator import SimulatorError, SimulatorTransport
+from ventanilla.whatsapp.transport import InboundText
+
+MAX_BATCH = 1000
+# The simulated phone of a point with no configured number: stable per point, clearly fake (+593 99 plus digits).
+FAKE_PHONE_PREFIX = "+59399"
+
+
+class SimulatorConflict(ClientException):
+    status_code = HTTP_409_CONFLICT
+
+
+async def provide_simulator(state: State) -> SimulatorTransport:
+    return state.simulator
+
+
+def _inbound(data: SimulatorInbound) -> InboundText:
+    return InboundText(
+        provider_message_id=data.message_id or f"SIM{secrets.token_hex(10).upper()}",
+        customer_phone=data.from_,
+        text=data.text,
+        timestamp=datetime.now(UTC),
+    )
+
+
+class SimulatorController(Controller):
+    path = "/api/service-points/{sp_id:uuid}/simulator"
+    tags = ["simulator"]
+    guards = [requires_point_member]
+    dependencies = {"service_point": Provide(provide_service_point), "simulator": Provide(provide_simulator)}
+
+    @post("/scan", summary="The phone scans the pending QR: the point becomes CONNECTED")
+    async def scan(
+        self, service_point: NamedDependency[ServicePoint], simulator: NamedDependency[SimulatorTransport]
+    ) -> None:
+        phone = service_point.phone_number or FAKE_PHONE_PREFIX + str(service_point.id.int)[-7:]
+        try:
+            await simulator.socket(service_point.id).scan(phone)
+        except SimulatorError as exc:
+            raise SimulatorConflict(str(exc)) from None
+
+    @post("/disconnect", summary="The connection drops (network) or the phone unlinks this device (logged_out)")
+    async def disconnect(
+        self,
+        data: JSONBody[SimulatorDisconnect],
+        service_point: NamedDependency[ServicePoint],
+        simulator: NamedDependency[SimulatorTransport],
+    ) -> None:
+        try:
+            await simulator.socket(service_point.id).drop(logged_out=data.reason == "logged_out")
+        except SimulatorError as exc:
+            raise SimulatorConflict(str(exc)) from None
+
+    @post("/inbound", status_code=HTTP_202_ACCEPTED, summary="A customer's message arrives on this point's socket")
+    async def inbound(
+        self,
+        data: JSONBody[SimulatorInbound],
+        service_point: NamedDependency[ServicePoint],
+        simulator: NamedDependency[SimulatorTransport],
+    ) -> SimulatorInboundAccepted:
+        message = _inbound(data)
+        try:
+            await simulator.socket(service_point.id).deliver(message)
+        except SimulatorError as exc:
+            raise SimulatorConflict(str(exc)) from None
+        return SimulatorInboundAccepted(message_id=message.provider_message_id)
+
+    @post("/inbound/batch", status_code=HTTP_202_ACCEPTED, summary="Many customers' messages arriving at once")
+    async def inbound_batch(
+        self,
+        data: JSONBody[list[SimulatorInbound]],
+        service_point: NamedDependency[ServicePoint],
+        simulator: NamedDependency[SimulatorTransport],
+    ) -> SimulatorBatchAccepted:
+        if not 1 <= len(data) <= MAX_BATCH:
+            raise ValidationException(
+                f"a batch holds 1 to {MAX_BATCH} messages", extra=[{"key": "body", "message": f"got {len(data)}"}]
+            )
+        messages = [_inbound(item) for item in data]
+        try:
+            socket = simulator.socket(service_point.id)
+            for message in messages:
+                await socket.deliver(message)
+        except SimulatorError as exc:
+            raise SimulatorConflict(str(exc)) from None
+        return SimulatorBatchAccepted(message_ids=[m.provider_message_id for m in messages])
+
+    @get("/sent", summary="What this point's socket sent, as the phones received it")
+    async def sent(
+        self, service_point: NamedDependency[ServicePoint], simulator: NamedDependency[SimulatorTransport]
+    ) -> list[SimulatorSent]:
+        return [
+            SimulatorSent(to=m.to, text=m.text, message_id=m.message_id, sent_at=datetime.fromisoformat(m.sent_at))
+            for m in simulator.record.read(service_point.id)
+        ]

@@ -1,0 +1,155 @@
+"""A local OpenAI-compatible chat completions server, scripted response by response, for tests of the real SDK.
+
+Each test queues what the "model" does next (a completion with or without tool calls, an HTTP error, a delay) and
+afterwards reads what the server received. It runs uvicorn with a plain ASGI app in a background thread, on a
+socket bound to a free port before the thread starts, so there is no race for the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import uvicorn
+
+COMPLETIONS_PATH = "/v1/chat/completions"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted response: `status` and `body` after `delay` seconds."""
+
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [tool["function"]["name"] for tool in self.body.get("tools", [])]
+
+    def messages(self, role: str) -> list[dict[str, Any]]:
+        return [message for message in self.body["messages"] if message["role"] == role]
+
+
+def tool_call(name: str, arguments: str | Mapping[str, Any], call_id: str | None = None) -> dict[str, Any]:
+    """A tool call as the model writes it; `arguments` may be a raw (even malformed) JSON string."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    function = {"name": name, "arguments": raw}
+    return {"id": call_id or f"call_{uuid4().hex[:12]}", "type": "function", "function": function}
+
+
+def completion(content: str | None = None, tool_calls: Sequence[dict[str, Any]] = (), *, delay: float = 0.0) -> Step:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = list(tool_calls)
+    body = {
+        "id": f"chatcmpl-{uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "fake-model",
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop", "logprobs": None}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
+    return Step(200, body, delay=delay)
+
+
+def error(status: int, message: str = "scripted error", *, retry_after_ms: int | None = 5) -> Step:
+    """An API error; a short Retry-After keeps the SDK's retries fast in tests."""
+    headers = {} if retry_after_ms is None else {"retry-after-ms": str(retry_after_ms)}
+    return Step(status, {"error": {"message": message, "type": "server_error", "code": None}}, headers)
+
+
+class FakeOpenAI:
+    """The ASGI app plus its script and the log of what it received."""
+
+    def __init__(self) -> None:
+        self._script: deque[Step] = deque()
+        self._lock = threading.Lock()
+        self.requests: list[ReceivedRequest] = []
+        self.url = ""
+
+    def script(self, *steps: Step) -> None:
+        with self._lock:
+            self._script.extend(steps)
+
+    def repeat(self, step: Step, times: int) -> None:
+        self.script(*([step] * times))
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            event = await receive()
+            chunks.append(event.get("body", b""))
+            if not event.get("more_body"):
+                break
+        if scope["path"] != COMPLETIONS_PATH or scope["method"] != "POST":
+            await _respond(send, Step(404, {"error": {"message": "not found", "type": "invalid_request_error"}}))
+            return
+        headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+        with self._lock:
+            self.requests.append(ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks))))
+            step = self._script.popleft() if self._script else None
+        if step is None:  # an unscripted call is a test bug: fail it loudly and do not let the SDK retry
+            step = Step(500, {"error": {"message": "script exhausted"}}, {"x-should-retry": "false"})
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        await _respond(send, step)
+
+
+async def _respond(send: Any, step: Step) -> None:
+    payload = json.dumps(step.body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    headers += [(key.encode(), value.encode()) for key, value in step.headers.items()]
+    await send({"type": "http.response.start", "status": step.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+@contextmanager
+def running_fake_openai() -> Iterator[FakeOpenAI]:
+    """Serve a FakeOpenAI on 127.0.0.1; `url` is the base URL for OPENAI_BASE_URL."""
+    app = FakeOpenAI()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    app.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the fake OpenAI server did not start")
+        time.sleep(0.01)
+    try:
+        yield app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()

@@ -1,0 +1,196 @@
+"""The session manager's state machine, driven through the simulator's socket with a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.whatsapp.conftest import FAST, eventually
+from ventanilla.db.models import ServicePoint, WhatsappStatus
+from ventanilla.whatsapp.credentials import CredentialStore
+from ventanilla.whatsapp.manager import SessionManager, SessionPolicy, backoff_delay
+from ventanilla.whatsapp.simulator import SimulatorTransport
+from ventanilla.whatsapp.transport import InboundText, Replaced, TemporarilyBanned, Unrecoverable
+
+
+class Harness:
+    def __init__(self, engine: AsyncEngine, tmp_path: Path) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.transport = SimulatorTransport(tmp_path / "data", qr_seconds=(FAST.qr_first_seconds, FAST.qr_next_seconds))
+        self.credentials = CredentialStore(tmp_path / "auth")
+        self.credentials.root.mkdir(exist_ok=True)
+        self.received: list[tuple[UUID, str]] = []
+        self.published: list[tuple[UUID, dict]] = []
+        self.failing: set[UUID] = set()
+        self.manager = SessionManager(
+            self.transport, self.credentials, self.sessions, self.on_inbound, self.publish, FAST
+        )
+
+    async def on_inbound(self, point: UUID, message: InboundText) -> None:
+        if point in self.failing:
+            raise RuntimeError("this point's handler always fails")
+        self.received.append((point, message.text))
+
+    def publish(self, point: UUID, event: dict) -> None:
+        self.published.append((point, event))
+
+    async def point(self, name: str) -> UUID:
+        async with self.sessions() as session, session.begin():
+            point = ServicePoint(name=name)
+            session.add(point)
+        return point.id
+
+    async def row(self, point: UUID) -> ServicePoint:
+        async with self.sessions() as session:
+            row = await session.get(ServicePoint, point)
+            assert row is not None
+            return row
+
+    async def linked(self, point: UUID, phone: str | None = None) -> None:
+        await self.manager.connect(point)
+        await eventually(lambda: _true(self.manager.pending_qr(point) is not None), what="QR")
+        await self.transport.socket(point).scan(phone or f"+5939{point.int % 10**8:08d}")
+        await eventually(lambda: _true(self.manager.is_connected(point)), what="connected")
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+@pytest.fixture
+async def harness(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Harness]:
+    harness = Harness(engine, tmp_path)
+    await harness.manager.start()
+    yield harness
+    await harness.manager.stop()
+
+
+def _text(text: str, message_id: str) -> InboundText:
+    return InboundText(message_id, "+593991112233", text, datetime.now(UTC))
+
+
+async def test_a_point_whose_events_always_fail_does_not_disturb_a_healthy_one(harness: Harness) -> None:
+    sick, healthy = await harness.point("Enferma"), await harness.point("Sana")
+    await harness.linked(sick)
+    await harness.linked(healthy)
+    harness.failing.add(sick)
+    for index in range(5):
+        await harness.transport.socket(sick).deliver(_text(f"falla {index}", f"S{index}"))  # never raises here
+        await harness.transport.socket(healthy).deliver(_text(f"ok {index}", f"H{index}"))
+    assert harness.received == [(healthy, f"ok {i}") for i in range(5)]
+    # the failing point's session itself is still fine: it drops and heals like any other
+    await harness.transport.socket(sick).drop(logged_out=False)
+    await eventually(lambda: _true(harness.manager.is_connected(sick)), what="sick point reconnected")
+    assert harness.manager.is_connected(healthy)
+
+
+async def test_replaced_session_never_reconnects(harness: Harness) -> None:
+    point = await harness.point("Reemplazada")
+    await harness.linked(point)
+    await harness.transport.socket(point).events(Replaced())
+    await asyncio.sleep(FAST.reconnect_max_seconds * 3)
+    row = await harness.row(point)
+    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED
+    assert "otro lugar" in (row.last_error or "")
+    assert harness.credentials.exists(point)  # a replaced session keeps its credentials
+    assert point not in harness.transport.sockets
+
+
+async def test_temporary_ban_says_until_when_and_stays_down(harness: Harness) -> None:
+    point = await harness.point("Suspendida")
+    await harness.linked(point)
+    until = datetime(2030, 5, 4, 13, 30, tzinfo=UTC)
+    await harness.transport.socket(point).events(TemporarilyBanned(until=until, reason="SENT_TO_TOO_MANY_PEOPLE"))
+    await asyncio.sleep(FAST.reconnect_max_seconds * 3)
+    row = await harness.row(point)
+    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED
+    assert "hasta el 04/05/2030 a las 13:30 UTC" in (row.last_error or "")
+
+
+async def test_unrecoverable_refusal_stays_down(harness: Harness) -> None:
+    point = await harness.point("Desactualizada")
+    await harness.linked(point)
+    await harness.transport.socket(point).events(Unrecoverable(reason="CLIENT_OUTDATED"))
+    row = await harness.row(point)
+    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED and "Actualiza Ventanilla" in (row.last_error or "")
+
+
+def test_backoff_grows_exponentially_is_capped_and_jittered() -> None:
+    policy = SessionPolicy(reconnect_base_seconds=1, reconnect_max_seconds=60)
+    top = [backoff_delay(policy, attempt, jitter=lambda: 1.0) for attempt in range(10)]
+    assert top == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
+    low = [backoff_delay(policy, attempt, jitter=lambda: 0.0) for attempt in range(3)]
+    assert low == [0.5, 1, 2]
+    assert backoff_delay(policy, 10_000, jitter=lambda: 1.0) == 60  # no overflow after days of drops
+
+
+async def test_a_drop_shows_reconnecting_then_heals(harness: Harness) -> None:
+    point = await harness.point("Inestable")
+    await harness.linked(point)
+    await harness.transport.socket(point).drop(logged_out=False)
+    row = await harness.row(point)
+    assert row.whatsapp_status is WhatsappStatus.CONNECTING
+    assert "Reintentando automáticamente" in (row.last_error or "")
+    await eventually(lambda: _true(harness.manager.is_connected(point)), what="healed")
+    assert (await harness.row(point)).last_error is None
+
+
+async def test_a_number_already_serving_another_point_is_refused(harness: Harness) -> None:
+    first, second = await harness.point("Primera"), await harness.point("Segunda")
+    await harness.linked(first, phone="+593987650000")
+    await harness.manager.connect(second)
+    await eventually(lambda: _true(harness.manager.pending_qr(second) is not None), what="QR")
+    await harness.transport.socket(second).scan("+593987650000")
+    await eventually(lambda: _true(second not in harness.transport.sockets), what="second unlinked")
+    row = await harness.row(second)
+    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED and "«Primera»" in (row.last_error or "")
+    assert row.phone_number is None and not harness.credentials.exists(second)
+    assert harness.manager.is_connected(first)
+
+
+async def test_status_changes_are_published_per_point(harness: Harness) -> None:
+    point = await harness.point("Publicada")
+    await harness.linked(point)
+    kinds = [event["type"] for p, event in harness.published if p == point]
+    assert "whatsapp.qr" in kinds and kinds[-1] == "whatsapp.status"
+    assert harness.published[-1][1]["status"] == "CONNECTED"
+    assert all(p == point for p, _ in harness.published)
+
+
+async def test_two_hundred_points_start_together(engine: AsyncEngine, tmp_path: Path, session: AsyncSession) -> None:
+    """Linked points resume in the background: start() returns at once, every point connects by itself."""
+    first = Harness(engine, tmp_path)
+    await first.manager.start()
+    points = [await first.point(f"Punto {i:03d}") for i in range(200)]
+    for point in points:  # link them by writing the simulator's credentials, as a previous run would have
+        store = first.credentials.directory(point)
+        (store / "simulator-session.json").write_text(f'{{"phone": "+5939{point.int % 10**8:08d}"}}')
+    await first.manager.stop()
+
+    second = Harness(engine, tmp_path)
+    started = asyncio.get_running_loop().time()
+    await second.manager.start()
+    assert asyncio.get_running_loop().time() - started < 5  # start-up never waits for the sockets
+    await eventually(lambda: _true(all(second.manager.is_connected(p) for p in points)), timeout=30, what="all 200")
+    await second.manager.stop()
+    statuses = {(await second.row(p)).whatsapp_status for p in points}
+    assert statuses == {WhatsappStatus.CONNECTED}
+
+
+async def test_stale_statuses_are_reset_at_start(engine: AsyncEngine, tmp_path: Path) -> None:
+    harness = Harness(engine, tmp_path)
+    point = await harness.point("Colgada")
+    async with harness.sessions() as session, session.begin():
+        row = await session.get(ServicePoint, point)
+        assert row is not None
+        row.whatsapp_status = WhatsappStatus.CONNECTED  # what a crash would leave behind
+        row.last_qr_at = datetime.now(UTC) - timedelta(hours=1)
+    await harness.manager.start()
+    assert (await harness.row(point)).whatsapp_status is WhatsappStatus.DISCONNECTED
+    await harness.manager.stop()
