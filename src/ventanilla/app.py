@@ -27,8 +27,10 @@ from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
 from ventanilla.http_errors import validation_exception_handler
+from ventanilla.inbox.controllers import InboxController
 from ventanilla.live.controllers import LiveController
 from ventanilla.live.publisher import LivePublisher, build_channels
+from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.pipeline import InboundPipeline, PipelinePolicy
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
@@ -62,7 +64,7 @@ def create_app(
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
     alchemy = build_alchemy_config(settings.require_database_url())
-    jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy)
+    jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy, secure_cookie=settings.environment == "production")
     channels = build_channels()
     publish = LivePublisher(channels)
     session_policy = session_policy or SessionPolicy()
@@ -74,8 +76,9 @@ def create_app(
         return await pipeline.receive(point_id, message)  # bound below: sockets -> pipeline -> outbox -> sockets
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
-    delivery = DeliveryWorker(alchemy.get_session, sessions, publish, delivery_policy)
-    pipeline = InboundPipeline(alchemy.get_session, publish, bot, delivery.notify, pipeline_policy)
+    metrics = Metrics()
+    delivery = DeliveryWorker(alchemy.get_session, sessions, publish, metrics, delivery_policy)
+    pipeline = InboundPipeline(alchemy.get_session, publish, bot, delivery.notify, metrics, pipeline_policy)
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
@@ -103,6 +106,8 @@ def create_app(
         WhatsappController,
         WhatsappStatusController,
         LiveController,
+        InboxController,
+        MetricsController,
     ]
     state = {"settings": settings, "alchemy": alchemy, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
     state.update(sessions=sessions, live=publish, pipeline=pipeline, delivery=delivery)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,8 @@ from sqlalchemy.dialects.postgresql import insert
 from ventanilla.bot import Bot, BotDecision, BotRequest, Turn
 from ventanilla.db.models import Conversation, ConversationStatus, Direction, Message, SenderType, ToolCall
 from ventanilla.db.session import SessionFactory
-from ventanilla.inbox.services import ConversationWriter
+from ventanilla.inbox.writer import ConversationWriter
+from ventanilla.metrics import Metrics
 from ventanilla.privacy import mask_phone
 from ventanilla.whatsapp.transport import InboundText
 
@@ -61,15 +63,15 @@ class InboundPipeline:
         publish: Publish,
         bot: Bot,
         queued: Callable[[], None],
+        metrics: Metrics,
         policy: PipelinePolicy | None = None,
-        on_decision: Callable[[UUID, BotDecision], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.publish = publish
         self.bot = bot
         self.queued = queued  # tells the delivery worker a reply is waiting
         self.policy = policy or PipelinePolicy()
-        self.on_decision = on_decision or (lambda point_id, decision: None)
+        self.metrics = metrics
         self._slots = asyncio.Semaphore(self.policy.concurrency)
         self._lanes = _Lanes(self._answer)
         self._sweeper: asyncio.Task[None] | None = None
@@ -94,6 +96,7 @@ class InboundPipeline:
     async def receive(self, service_point_id: UUID, inbound: InboundText) -> StoredInbound | None:
         """Store the message; hand it to the bot when its conversation is the bot's. None for a redelivery."""
         stored = await self._store(service_point_id, inbound)
+        self.metrics.inbound(service_point_id, redelivery=stored is None)
         if stored is None:
             logger.info("point %s: redelivery of %s ignored", service_point_id, inbound.provider_message_id)
             return None
@@ -156,11 +159,13 @@ class InboundPipeline:
             request = await self._request(message_id)
             if request is None:
                 return
+            started = time.perf_counter()
             decision = await self.bot.decide(request)
+            thinking = time.perf_counter() - started
             reply_id = await self._apply(request, decision)
         if reply_id is None:
             return
-        self.on_decision(request.service_point_id, decision)
+        self.metrics.decision(request.service_point_id, decision, thinking)
         self.queued()
         self._published_message(request.service_point_id, conversation_id, reply_id, SenderType.BOT)
         if decision.handoff_reason:

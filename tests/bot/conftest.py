@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -177,17 +178,21 @@ async def bot_engine(bot_database: tuple[str, BotWorld]) -> AsyncIterator[AsyncE
     await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def bot_settings(bot_database: tuple[str, BotWorld], tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings as an operator without OPENAI_API_KEY would have them."""
-    directory = tmp_path_factory.mktemp("bot")
+def _settings(url: str, directory: Path, **extra: str) -> Settings:
     environ = {
-        "DATABASE_URL": bot_database[0],
+        "DATABASE_URL": url,
         "VENTANILLA_DATA_DIR": str(directory / "data"),
         "AUTH_SESSIONS_DIR": str(directory / "auth_sessions"),
         "JWT_SECRET": TEST_JWT_SECRET,
+        **extra,
     }
     return load_settings(environ, env_file=None)
+
+
+@pytest.fixture(scope="module")
+def bot_settings(bot_database: tuple[str, BotWorld], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings as an operator without OPENAI_API_KEY would have them."""
+    return _settings(bot_database[0], tmp_path_factory.mktemp("bot"))
 
 
 @pytest.fixture
@@ -203,7 +208,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def openai_settings(bot_settings: Settings, fake_openai: FakeOpenAI) -> Settings:
-    return replace(
-        bot_settings, openai_api_key="sk-test-dummy", openai_base_url=fake_openai.url, openai_model="fake-model"
+def openai_settings(bot_database: tuple[str, BotWorld], fake_openai: FakeOpenAI, tmp_path: Path) -> Settings:
+    """The real SDK pointed at the fake server the way an operator would: through the environment."""
+    return _settings(
+        bot_database[0],
+        tmp_path,
+        OPENAI_API_KEY="sk-test-dummy",
+        OPENAI_BASE_URL=fake_openai.url,
+        OPENAI_MODEL="fake-model",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -190,3 +191,10 @@ async def test_own_faq_wins_over_global(offline_bot: Bot, bot_world: BotWorld) -
     assert on_a.reply == A_ADDRESS
     assert [faq["answer"] for faq in on_a.tool_calls[0].result["results"]] == [A_ADDRESS, GLOBAL_ADDRESS]
     assert on_b.reply == GLOBAL_ADDRESS
+
+
+async def test_a_pasted_page_is_answered_promptly(offline_bot: Bot, bot_world: BotWorld) -> None:
+    """The rules read the start of the text: a 60,000-character message must not stall the engine."""
+    started = time.perf_counter()
+    decision = await offline_bot.decide(bot_request(bot_world.point_a, "hablar " * 10_000))
+    assert decision.reply and time.perf_counter() - started < 2

@@ -184,7 +184,7 @@ async def test_slow_rounds_are_bounded_by_the_turn_budget(
     openai_settings: Settings, bot_engine: AsyncEngine, fake_openai: FakeOpenAI, bot_world: BotWorld
 ) -> None:
     """Each request answers within its timeout, but the turn as a whole must not drag on."""
-    bot = Bot(openai_settings, async_sessionmaker(bot_engine), timeout=0.4, max_retries=0)
+    bot = Bot(openai_settings, async_sessionmaker(bot_engine), timeout=0.5, max_retries=0)
     fake_openai.repeat(completion(tool_calls=[tool_call("consultar_faq", {"query": "horario"})], delay=0.3), 4)
     decision = await bot.decide(bot_request(bot_world.point_a, "hola"))
     await bot.close()
@@ -203,6 +203,17 @@ async def test_invented_status_is_not_sent(bot: Bot, fake_openai: FakeOpenAI, bo
     assert "Entregado" not in decision.reply
     assert "Tu envío ABC123456 está: *En tránsito*." in decision.reply
     assert decision.engine == "openai" and decision.handoff_reason is None
+
+
+async def test_status_from_memory_is_replaced_by_a_fresh_lookup(
+    bot: Bot, fake_openai: FakeOpenAI, bot_world: BotWorld
+) -> None:
+    fake_openai.script(completion("Como te dije, tu envío sigue Disponible para retiro."))
+    history = [Turn(SenderType.CUSTOMER, "mi guía es abc-123 456"), Turn(SenderType.BOT, "Está En tránsito.")]
+    decision = await bot.decide(bot_request(bot_world.point_a, "¿y ahora?", history))
+
+    assert decision.reply.startswith("Tu envío ABC123456 está: *En tránsito*.")
+    assert outcomes(decision) == [("consultar_guia", "ok")]  # the guardrail's own lookup, audited
 
 
 async def test_status_without_any_lookup_is_not_sent(bot: Bot, fake_openai: FakeOpenAI, bot_world: BotWorld) -> None:

@@ -58,3 +58,49 @@ async def test_only_members_may_subscribe(live_server: str, world: World) -> Non
         assert (await http.get(url, headers=world.agent_b.headers)).status_code == 404
         assert (await http.get(url, headers=world.outsider.headers)).status_code == 404
         assert (await http.get(url)).status_code == 401
+
+
+async def test_inbox_events_reach_only_the_points_subscribers(live_server: str, world: World) -> None:
+    """A's subscriber hears A's new messages and conversation changes, and nothing of B's."""
+    received: list[tuple[str, dict]] = []
+    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
+        for point in (world.point_a, world.point_b):
+            await http.post(f"/api/service-points/{point}/whatsapp/connect", headers=world.admin.headers)
+        await asyncio.sleep(0.3)
+        for point in (world.point_a, world.point_b):
+            await http.post(f"/api/service-points/{point}/simulator/scan", headers=world.admin.headers)
+        await asyncio.sleep(0.3)
+        url = f"/api/service-points/{world.point_a}/events"
+        async with http.stream("GET", url, headers=world.agent_a.headers) as stream:
+
+            async def listen() -> None:
+                async for event in _events(stream):
+                    received.append(event)
+                    if event[0] == "conversation.updated":
+                        return
+
+            listener = asyncio.create_task(listen())
+            await asyncio.sleep(0.2)
+            for point in (world.point_b, world.point_a):
+                body = {"from": "+593991112233", "text": "quiero hablar con una persona"}
+                response = await http.post(f"/api/service-points/{point}/simulator/inbound", json=body, headers=world.admin.headers)
+                assert response.status_code == 202
+            conversations = {}
+            for point in (world.point_b, world.point_a):
+                for _ in range(50):
+                    items = (await http.get(f"/api/service-points/{point}/conversations", headers=world.admin.headers)).json()["items"]
+                    if items:
+                        conversations[point] = items[0]["id"]
+                        break
+                    await asyncio.sleep(0.05)
+            for point in (world.point_b, world.point_a):
+                await http.patch(
+                    f"/api/service-points/{point}/conversations/{conversations[point]}",
+                    json={"status": "BOT"}, headers=world.admin.headers,
+                )
+            await asyncio.wait_for(listener, 10)
+
+    kinds = [kind for kind, _ in received]
+    assert "message.new" in kinds and "conversation.updated" in kinds
+    assert {data["servicePointId"] for _, data in received} == {str(world.point_a)}
+    assert {data.get("conversationId") for _, data in received if "conversationId" in data} == {conversations[world.point_a]}

@@ -8,7 +8,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTCookieAuth, Token
 
 from ventanilla.auth.guards import requires_admin
 from ventanilla.auth.jwt import TOKEN_LIFETIME, issue_token
@@ -42,7 +42,7 @@ class AuthController(Controller):
             throttle.record_failure(email, address)
             raise NotAuthorizedException("wrong email or password")
         throttle.record_success(email)
-        jwt_auth: JWTAuth[User, Token] = request.app.state.jwt_auth
+        jwt_auth: JWTCookieAuth[User, Token] = request.app.state.jwt_auth
         return LoginResponse(
             access_token=issue_token(jwt_auth, user),
             expires_in=int(TOKEN_LIFETIME.total_seconds()),

@@ -1,4 +1,8 @@
-"""Bearer-token authentication: Litestar's JWT middleware with a pinned algorithm, issuer and audience."""
+"""Token authentication: Litestar's JWT middleware with a pinned algorithm, issuer and audience.
+
+API clients send `Authorization: Bearer <token>`; the web pages carry the same token in an HttpOnly, SameSite=Strict
+cookie (so other sites cannot make the browser use it, and page scripts cannot read it).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from uuid import UUID
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.connection import ASGIConnection
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTCookieAuth, Token
 
 from ventanilla.auth.services import UserService
 from ventanilla.db.models import User
@@ -16,10 +20,13 @@ TOKEN_ISSUER = "ventanilla"
 TOKEN_AUDIENCE = "ventanilla-api"
 TOKEN_ALGORITHM = "HS256"
 TOKEN_LIFETIME = timedelta(hours=12)
+TOKEN_COOKIE = "ventanilla_token"
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema", "^/api/auth/login$"]
 
 
-def build_jwt_auth(jwt_secret: str, alchemy: SQLAlchemyAsyncConfig) -> JWTAuth[User, Token]:
+def build_jwt_auth(
+    jwt_secret: str, alchemy: SQLAlchemyAsyncConfig, *, secure_cookie: bool = False
+) -> JWTCookieAuth[User, Token]:
     """Every request outside `PUBLIC_PATHS` needs a valid token for a user that still exists."""
 
     async def retrieve_user(token: Token, connection: ASGIConnection) -> User | None:
@@ -30,8 +37,11 @@ def build_jwt_auth(jwt_secret: str, alchemy: SQLAlchemyAsyncConfig) -> JWTAuth[U
         session = alchemy.provide_session(connection.app.state, connection.scope)
         return await UserService(session=session).get_active(user_id)
 
-    return JWTAuth[User, Token](
+    return JWTCookieAuth[User, Token](
         retrieve_user_handler=retrieve_user,
+        key=TOKEN_COOKIE,
+        samesite="strict",
+        secure=secure_cookie,
         token_secret=jwt_secret,
         algorithm=TOKEN_ALGORITHM,
         default_token_expiration=TOKEN_LIFETIME,
@@ -44,7 +54,7 @@ def build_jwt_auth(jwt_secret: str, alchemy: SQLAlchemyAsyncConfig) -> JWTAuth[U
     )
 
 
-def issue_token(jwt_auth: JWTAuth[User, Token], user: User) -> str:
+def issue_token(jwt_auth: JWTCookieAuth[User, Token], user: User) -> str:
     return jwt_auth.create_token(
         identifier=str(user.id),
         token_expiration=TOKEN_LIFETIME,

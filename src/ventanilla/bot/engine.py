@@ -13,7 +13,7 @@ import traceback
 from ventanilla.bot.decision import BotDecision, BotRequest, Engine
 from ventanilla.bot.offline import decide_offline
 from ventanilla.bot.orchestrator import ModelUnavailable, OpenAIEngine
-from ventanilla.bot.replies import Answer, cap, handoff
+from ventanilla.bot.replies import cap, handoff
 from ventanilla.bot.tools import SessionFactory, Toolbox
 from ventanilla.config import Settings
 
@@ -69,14 +69,10 @@ class Bot:
             stack = "".join(traceback.format_tb(exc.__traceback__))
             log.error("bot failed on message %s: %s\n%s", request.message_id, type(exc).__name__, stack)
             answer = handoff(REASON_INTERNAL_ERROR)
-        return _decision(answer, engine, fallback_reason, toolbox)
-
-
-def _decision(answer: Answer, engine: Engine, fallback_reason: str | None, toolbox: Toolbox) -> BotDecision:
-    return BotDecision(
-        reply=cap(answer.reply),
-        handoff_reason=answer.handoff_reason,
-        engine=engine,
-        fallback_reason=fallback_reason,
-        tool_calls=tuple(toolbox.records),
-    )
+        return BotDecision(
+            reply=cap(answer.reply),
+            handoff_reason=answer.handoff_reason,
+            engine=engine,
+            fallback_reason=fallback_reason,
+            tool_calls=tuple(toolbox.records),
+        )

@@ -1,7 +1,8 @@
 """Checks on the model's final answer before a customer reads it.
 
 A status the tools did not return in this turn is the costliest lie a parcel bot can tell ("Entregado" when the
-parcel is lost), so such an answer is replaced by one built from the tool results themselves.
+parcel is lost), so such an answer is replaced by one built from tool results: this turn's lookups, or a lookup
+of the number the customer gave when the model did none (it answered from memory), or a request for the number.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Sequence
 
 import msgspec
 
-from ventanilla.bot.decision import ToolCallRecord
-from ventanilla.bot.intents import fold
+from ventanilla.bot.decision import BotRequest, ToolCallRecord
+from ventanilla.bot.intents import MAX_ANALYZED_CHARS, fold, latest_tracking_numbers
 from ventanilla.bot.replies import ASK_TRACKING_NUMBER, cap, tracking_reply
-from ventanilla.db.models import SHIPMENT_STATUS_LABELS
+from ventanilla.bot.tools import CONSULTAR_GUIA, Toolbox
+from ventanilla.db.models import SHIPMENT_STATUS_LABELS, SenderType
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,13 @@ def unsupported_statuses(reply: str, records: Sequence[ToolCallRecord]) -> set[s
     }
 
 
-def checked_reply(candidate: str, records: Sequence[ToolCallRecord]) -> str:
-    """The model's answer if it only states what the tools returned, else an answer built from the tool results."""
-    if unsupported_statuses(candidate, records):
-        log.warning("bot guardrail: the model named a shipment status no tool returned; answer replaced")
-        return cap(tracking_reply(records) or ASK_TRACKING_NUMBER)
-    return cap(candidate)
+async def checked_reply(candidate: str, request: BotRequest, toolbox: Toolbox) -> str:
+    """The model's answer if it only states what the tools returned, else an answer built from tool results."""
+    if not unsupported_statuses(candidate, toolbox.records):
+        return cap(candidate)
+    log.warning("bot guardrail: the model named a shipment status no tool returned; answer replaced")
+    if not any(record.tool == CONSULTAR_GUIA for record in toolbox.records):
+        texts = [turn.text for turn in request.history if turn.sender == SenderType.CUSTOMER] + [request.text]
+        for number in latest_tracking_numbers([text[:MAX_ANALYZED_CHARS] for text in texts]):
+            await toolbox.track(number)
+    return cap(tracking_reply(toolbox.records) or ASK_TRACKING_NUMBER)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ventanilla.shipments.tracking import normalize_tracking_number
 
 MAX_NUMBERS = 3
+MAX_ANALYZED_CHARS = 1000  # customers may paste pages; the rules read the start, in bounded time
 
 # 2-5 letters, optional separators, then digit groups ("ABC123456", "abc-123 456", "#ABC 123.456").
 _NUMBER_CANDIDATE = re.compile(r"(?<!\w)#?([A-Za-z]{2,5})([\s\-_.#]{0,2})(\d+(?:[\s\-.]\d{3,})*)(?!\w)")
@@ -97,6 +98,14 @@ def tracking_numbers(text: str) -> list[str]:
     return found[:MAX_NUMBERS]
 
 
+def latest_tracking_numbers(texts: Sequence[str]) -> list[str]:
+    """The numbers of the latest text (oldest first) that has any: the shipment the conversation is about."""
+    for text in reversed(texts):
+        if numbers := tracking_numbers(text):
+            return numbers
+    return []
+
+
 def wants_person(folded: str) -> bool:
     return _PERSON.search(folded) is not None
 
@@ -142,7 +151,7 @@ def only_greets(folded: str) -> bool:
 
 
 def only_thanks(folded: str) -> bool:
-    """ "gracias", "ok, muchas gracias", "👍": an acknowledgement that needs no more than a polite answer."""
+    """An acknowledgement ("gracias", "ok, muchas gracias", "👍") that needs no more than a polite answer."""
     words = re.findall(r"\w+", folded)
     if not all(_ACKNOWLEDGEMENT.fullmatch(word) or _COURTESY_FILLER.fullmatch(word) for word in words):
         return False

@@ -39,15 +39,15 @@ HELLO = "¡Hola! "
 
 
 async def decide_offline(request: BotRequest, toolbox: Toolbox) -> Answer:
-    text = request.text
+    text = request.text[: intents.MAX_ANALYZED_CHARS]
     folded = intents.fold(text)
-    earlier = [turn.text for turn in request.history if turn.sender == SenderType.CUSTOMER]
+    earlier = [t.text[: intents.MAX_ANALYZED_CHARS] for t in request.history if t.sender == SenderType.CUSTOMER]
     if reason := _handoff_reason(text, folded, earlier):
         return handoff(reason)
     hello = HELLO if intents.greets(folded) else ""
     numbers = intents.tracking_numbers(text)
     if not numbers and intents.asks_about_tracking(folded):
-        numbers = _latest_numbers(earlier)  # "¿y dónde está mi paquete?" right after giving the number
+        numbers = intents.latest_tracking_numbers(earlier)  # "¿y dónde está mi paquete?" after giving the number
         if not numbers:
             return Answer(hello + ASK_TRACKING_NUMBER)
     if numbers:
@@ -73,13 +73,6 @@ def _handoff_reason(text: str, folded: str, earlier: Sequence[str]) -> str | Non
     if intents.complains(folded) and intents.complained_before(earlier):
         return REASON_REPEATED_COMPLAINTS
     return None
-
-
-def _latest_numbers(earlier: Sequence[str]) -> list[str]:
-    for text in reversed(earlier):
-        if numbers := intents.tracking_numbers(text):
-            return numbers
-    return []
 
 
 async def _track(numbers: Sequence[str], toolbox: Toolbox, hello: str) -> Answer:

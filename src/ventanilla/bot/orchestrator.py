@@ -90,7 +90,9 @@ class OpenAIEngine:
             calls = message.tool_calls or []
             if not calls:
                 content = (message.content or message.refusal or "").strip()
-                return Answer(checked_reply(content, toolbox.records)) if content else handoff(REASON_NO_ANSWER)
+                if not content:
+                    return handoff(REASON_NO_ANSWER)
+                return Answer(await checked_reply(content, request, toolbox))
             messages.append(
                 {
                     "role": "assistant",

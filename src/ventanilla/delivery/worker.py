@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from ventanilla.db.models import Conversation, DeliveryStatus, Message
 from ventanilla.db.session import SessionFactory
+from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import TransportError
 
 logger = logging.getLogger(__name__)
@@ -65,14 +66,14 @@ class DeliveryWorker:
         sessions: SessionFactory,
         sender: Sender,
         publish: Callable[[UUID, dict[str, Any]], None],
+        metrics: Metrics,
         policy: DeliveryPolicy | None = None,
-        on_outcome: Callable[[UUID, str], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.sender = sender
         self.publish = publish
         self.policy = policy or DeliveryPolicy()
-        self.on_outcome = on_outcome or (lambda point_id, outcome: None)
+        self.metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -215,7 +216,7 @@ class DeliveryWorker:
         outcomes |= {row["mid"]: "failed" for row in failed}
         for due, _, _ in results:
             outcome = outcomes[due.id]
-            self.on_outcome(due.point_id, outcome)
+            self.metrics.delivery(due.point_id, outcome)
             if outcome != "retry":
                 self.publish(
                     due.point_id,

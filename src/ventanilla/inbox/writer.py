@@ -1,0 +1,142 @@
+"""Conversation and message writes shared by the pipeline (bot replies, handoffs) and the agents' inbox.
+
+Nothing here commits: callers own the transaction, so a reply and the decision that produced it land together.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ventanilla.db.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationEventKind,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Message,
+    SenderType,
+)
+
+
+UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
+
+
+class AssignmentNeedsHumanError(Exception):
+    """Only a conversation with a person (HUMAN) can be assigned; the bot answers BOT ones."""
+
+
+def new_provider_id() -> str:
+    """A WhatsApp-style message id chosen before the first attempt, so a resend is recognisable as the same one."""
+    return "3EB0" + secrets.token_hex(10).upper()
+
+
+class ConversationWriter:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def queue_outgoing(
+        self,
+        conversation: Conversation,
+        content: str,
+        sender_type: SenderType,
+        sender_user_id: UUID | None = None,
+        now: datetime | None = None,
+    ) -> Message:
+        """An OUT message in the outbox (PENDING); the delivery worker sends it after the commit."""
+        now = now or datetime.now(UTC)
+        message = Message(
+            conversation_id=conversation.id,
+            service_point_id=conversation.service_point_id,
+            direction=Direction.OUT,
+            sender_type=sender_type,
+            sender_user_id=sender_user_id,
+            content=content,
+            provider_message_id=new_provider_id(),
+            timestamp=now,
+            delivery_status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
+        self.session.add(message)
+        conversation.last_message_at = max(conversation.last_message_at, now)
+        return message
+
+    def hand_off(self, conversation: Conversation, reason: str, now: datetime | None = None) -> ConversationEvent:
+        """The bot asks for a person: the conversation goes HUMAN, waiting, with the bot's reason on record."""
+        before = conversation.status
+        conversation.status = ConversationStatus.HUMAN
+        conversation.handoff_reason = reason
+        conversation.waiting_since = now or datetime.now(UTC)
+        return self._event(conversation, ConversationEventKind.HANDOFF_REQUESTED, None, before, reason)
+
+    def change(
+        self,
+        conversation: Conversation,
+        *,
+        actor_id: UUID,
+        status: ConversationStatus | None = None,
+        assignee: UUID | None | object = UNCHANGED,
+        reason: str | None = None,
+    ) -> list[ConversationEvent]:
+        """An agent takes over (HUMAN), gives back (BOT) or reassigns; each change is an event in the history."""
+        events: list[ConversationEvent] = []
+        before = conversation.status
+        if status is not None and status is not before:
+            conversation.status = status
+            if status is ConversationStatus.BOT:  # back to the bot: nobody holds it, nobody is waited for
+                conversation.assigned_to_user_id = None
+                conversation.waiting_since = None
+                conversation.handoff_reason = None
+            elif assignee is not UNCHANGED:
+                conversation.assigned_to_user_id = assignee  # type: ignore[assignment]
+            events.append(self._event(conversation, ConversationEventKind.STATUS_CHANGED, actor_id, before, reason))
+        elif assignee is not UNCHANGED and assignee != conversation.assigned_to_user_id:
+            if conversation.status is ConversationStatus.BOT and assignee is not None:
+                raise AssignmentNeedsHumanError
+            conversation.assigned_to_user_id = assignee  # type: ignore[assignment]
+            events.append(self._event(conversation, ConversationEventKind.ASSIGNED, actor_id, None, reason))
+        return events
+
+    def agent_replies(self, conversation: Conversation, agent_id: UUID) -> None:
+        """An agent answering takes a BOT conversation (assigned to them) and ends the customer's wait."""
+        if conversation.status is ConversationStatus.BOT:
+            self.change(
+                conversation,
+                actor_id=agent_id,
+                status=ConversationStatus.HUMAN,
+                assignee=agent_id,
+                reason="respuesta de un agente",
+            )
+        conversation.waiting_since = None
+
+    def _event(
+        self,
+        conversation: Conversation,
+        kind: ConversationEventKind,
+        actor_id: UUID | None,
+        from_status: ConversationStatus | None,
+        reason: str | None,
+    ) -> ConversationEvent:
+        event = ConversationEvent(
+            conversation_id=conversation.id,
+            service_point_id=conversation.service_point_id,
+            kind=kind,
+            actor_user_id=actor_id,
+            from_status=from_status,
+            to_status=conversation.status if from_status is not None else None,
+            assigned_to_user_id=conversation.assigned_to_user_id,
+            reason=reason,
+        )
+        self.session.add(event)
+        return event
+
+    async def mark_handled(self, message_ids: list[UUID], now: datetime | None = None) -> None:
+        await self.session.execute(
+            update(Message).where(Message.id.in_(message_ids)).values(handled_at=now or datetime.now(UTC))
+        )

@@ -1,0 +1,168 @@
+"""The contract's access rules as a matrix: every point-scoped route x every kind of caller.
+
+Routes are read from the application itself, so a route added later is covered (or this test fails until it is
+classified). Admins may do everything; members of point A may use A's WhatsApp, inbox, shipments and FAQs; a
+member of B or a user with no membership gets exactly what a missing point gives (404); admin-only routes answer
+403 to everyone else; anonymous callers 401.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import World
+from ventanilla.db.models import (
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Faq,
+    MemberRole,
+    Membership,
+    Message,
+    SenderType,
+    Shipment,
+    ShipmentStatus,
+    User,
+)
+
+Client = AsyncTestClient[Litestar]
+ADMIN_ONLY = {("POST", "/members"), ("DELETE", "/members/{user_id:uuid}"), ("DELETE", "")}
+SUPERVISOR_ONLY = {("PATCH", "")}
+STREAMS = {("GET", "/events")}  # answers forever when allowed: its allowed side is tested in tests/live
+BODIES = {
+    ("PATCH", ""): {"name": "Punto A"},
+    ("POST", "/members"): {"userId": "{agent_a}", "role": "AGENT"},
+    ("POST", "/whatsapp/pair-code"): {"phoneNumber": "+593991234567"},
+    ("POST", "/simulator/disconnect"): {"reason": "network"},
+    ("POST", "/simulator/inbound"): {"from": "+593991112233", "text": "hola"},
+    ("POST", "/simulator/inbound/batch"): [{"from": "+593991112233", "text": "hola"}],
+    ("POST", "/shipments"): {"trackingNumber": "NEW123456", "status": "CREATED"},
+    ("PATCH", "/shipments/{tracking_number:str}"): {"destination": "Loja"},
+    ("POST", "/faqs"): {"question": "¿Pregunta?", "answer": "Respuesta.", "keywords": []},
+    ("PATCH", "/faqs/{faq_id:uuid}"): {"answer": "Otra respuesta."},
+    ("PATCH", "/conversations/{conversation_id:uuid}"): {"status": "HUMAN"},
+    ("POST", "/conversations/{conversation_id:uuid}/messages"): {"content": "hola"},
+}
+PREFIX = "/api/service-points/{sp_id:uuid}"
+
+
+async def _resources(session: AsyncSession, world: World, point: UUID, tag: str) -> dict[str, str]:
+    conversation = Conversation(service_point_id=point, customer_phone="+593991112233")
+    session.add(conversation)
+    await session.flush()
+    failed = Message(
+        conversation_id=conversation.id, service_point_id=point, direction=Direction.OUT, sender_type=SenderType.BOT,
+        content="hola", provider_message_id=f"OUT-{tag}", delivery_status=DeliveryStatus.FAILED,
+    )
+    faq = Faq(service_point_id=point, question="¿Horario?", answer="De 8 a 5.", keywords=["horario"])
+    extra = User(email=f"extra.{tag.lower()}@example.com", name="Extra", password_hash="x")  # the one to remove
+    extra.memberships = []
+    session.add(extra)
+    await session.flush()
+    session.add(Membership(user_id=extra.id, service_point_id=point, role=MemberRole.AGENT))
+    session.add_all([failed, faq, Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED)])
+    await session.commit()
+    return {
+        "sp_id": str(point),
+        "conversation_id": str(conversation.id),
+        "message_id": str(failed.id),
+        "faq_id": str(faq.id),
+        "tracking_number": f"{tag}123456",
+        "user_id": str(extra.id),
+    }
+
+
+def _scoped_routes(app: Litestar) -> list[tuple[str, str]]:
+    routes = []
+    for route in app.routes:
+        if not route.path.startswith(PREFIX):
+            continue
+        for method in sorted(getattr(route, "methods", set()) - {"OPTIONS", "HEAD"}):
+            routes.append((method, route.path.removeprefix(PREFIX)))
+    return sorted(routes, key=lambda r: (r[0] == "DELETE", r[1], r[0]))  # destructive calls last
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        for kind in ("uuid", "str"):
+            path = path.replace(f"{{{name}:{kind}}}", value)
+    return path
+
+
+def _body(method: str, suffix: str, world: World) -> object:
+    body = BODIES.get((method, suffix))
+    if isinstance(body, dict):
+        return {k: (str(world.agent_a.user_id) if v == "{agent_a}" else v) for k, v in body.items()}
+    return body
+
+
+def _is_denied_as_missing(response) -> bool:  # noqa: ANN001
+    return response.status_code == 404 and response.json()["detail"] == "service point not found"
+
+
+async def test_every_scoped_route_for_every_caller(client: Client, app: Litestar, world: World, session: AsyncSession) -> None:
+    resources_a = await _resources(session, world, world.point_a, "AAA")
+    routes = _scoped_routes(app)
+    assert len(routes) >= 30, routes  # whatsapp, simulator, inbox, shipments, FAQs, members, live, the point itself
+    callers = {"anonymous": {}, **{name: actor.headers for name, actor in world.actors().items()}}
+    failures = []
+    for method, suffix in routes:
+        url = PREFIX.replace("{sp_id:uuid}", str(world.point_a)) + _fill(suffix, resources_a)
+        for name, headers in callers.items():
+            if name in ("admin", "supervisor_a", "agent_a") and (method, suffix) in STREAMS:
+                continue
+            response = await client.request(method, url, json=_body(method, suffix, world), headers=headers)
+            expected_ok = {
+                "anonymous": False,
+                "admin": True,
+                "supervisor_a": (method, suffix) not in ADMIN_ONLY,
+                "agent_a": (method, suffix) not in ADMIN_ONLY | SUPERVISOR_ONLY,
+                "agent_b": False,
+                "outsider": False,
+            }[name]
+            if name == "anonymous":
+                ok = response.status_code == 401
+            elif expected_ok:
+                ok = response.status_code not in (401, 403) and not _is_denied_as_missing(response)
+            elif (method, suffix) in ADMIN_ONLY:
+                ok = response.status_code == 403
+            elif name in ("supervisor_a", "agent_a"):  # members refused a supervisor/admin action
+                ok = response.status_code == 403
+            else:
+                ok = _is_denied_as_missing(response)
+            if not ok:
+                failures.append(f"{name:12s} {method:6s} {suffix}: {response.status_code} {response.text[:120]}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("caller", ["admin", "agent_a"])
+async def test_resources_of_b_under_a_path_are_not_found(
+    client: Client, world: World, session: AsyncSession, caller: str
+) -> None:
+    """An id of point B addressed under point A's path is 404, even for an admin."""
+    resources_b = await _resources(session, world, world.point_b, "BBB")
+    headers = world.actors()[caller].headers
+    base = f"/api/service-points/{world.point_a}"
+    conversation = f"{base}/conversations/{resources_b['conversation_id']}"
+    for method, url, body in (
+        ("GET", conversation, None),
+        ("PATCH", conversation, {"status": "HUMAN"}),
+        ("GET", f"{conversation}/messages", None),
+        ("POST", f"{conversation}/messages", {"content": "hola"}),
+        ("POST", f"{conversation}/messages/{resources_b['message_id']}/retry", None),
+        ("GET", f"{base}/shipments/{resources_b['tracking_number']}", None),
+        ("PATCH", f"{base}/shipments/{resources_b['tracking_number']}", {"destination": "X"}),
+        ("DELETE", f"{base}/shipments/{resources_b['tracking_number']}", None),
+        ("GET", f"{base}/faqs/{resources_b['faq_id']}", None),
+        ("PATCH", f"{base}/faqs/{resources_b['faq_id']}", {"answer": "X"}),
+        ("DELETE", f"{base}/faqs/{resources_b['faq_id']}", None),
+    ):
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 404, (caller, method, url, response.text)
+    listing = await client.get(f"{base}/conversations", headers=headers)
+    assert resources_b["conversation_id"] not in listing.text
