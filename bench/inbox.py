@@ -59,20 +59,52 @@ async def _load(database_url: str, conversations: int, messages: int) -> tuple[s
             for n in range(per):
                 at = first + timedelta(minutes=n + 1)
                 inbound = n % 2 == 0
-                message_rows.append((
-                    uuid.uuid4(), conversation, point, "IN" if inbound else "OUT",
-                    "CUSTOMER" if inbound else "BOT", f"mensaje {n} de la conversación {index}",
-                    f"B{index:06d}-{n:03d}", at, None if inbound else "SENT", at, at, at if inbound else None, 0,
-                ))
+                message_rows.append(
+                    (
+                        uuid.uuid4(),
+                        conversation,
+                        point,
+                        "IN" if inbound else "OUT",
+                        "CUSTOMER" if inbound else "BOT",
+                        f"mensaje {n} de la conversación {index}",
+                        f"B{index:06d}-{n:03d}",
+                        at,
+                        None if inbound else "SENT",
+                        at,
+                        at,
+                        at if inbound else None,
+                        0,
+                    )
+                )
         await connection.copy_records_to_table(
-            "conversation", records=conversation_rows,
-            columns=["id", "service_point_id", "customer_phone", "status", "last_message_at", "created_at", "updated_at"],
+            "conversation",
+            records=conversation_rows,
+            columns=[
+                "id",
+                "service_point_id",
+                "customer_phone",
+                "status",
+                "last_message_at",
+                "created_at",
+                "updated_at",
+            ],
         )
         await connection.copy_records_to_table(
-            "message", records=message_rows,
+            "message",
+            records=message_rows,
             columns=[
-                "id", "conversation_id", "service_point_id", "direction", "sender_type", "content",
-                "provider_message_id", "timestamp", "delivery_status", "created_at", "updated_at", "handled_at",
+                "id",
+                "conversation_id",
+                "service_point_id",
+                "direction",
+                "sender_type",
+                "content",
+                "provider_message_id",
+                "timestamp",
+                "delivery_status",
+                "created_at",
+                "updated_at",
+                "handled_at",
                 "attempts",
             ],
         )
@@ -90,7 +122,9 @@ async def _measure(base: str, point: str, ids: list[uuid.UUID], requests: int) -
         conversations = f"/api/service-points/{point}/conversations"
         cursor = None
         for _ in range(20):  # walk 20 pages down to get a deep cursor
-            page = (await http.get(conversations, params={"limit": 50, **({"cursor": cursor} if cursor else {})})).json()
+            page = (
+                await http.get(conversations, params={"limit": 50, **({"cursor": cursor} if cursor else {})})
+            ).json()
             cursor = page["nextCursor"]
         for _ in range(20):  # warm up
             await http.get(conversations, params={"limit": 50})
@@ -118,8 +152,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp:
         work = Path(tmp)
         env = process_env(
-            VENTANILLA_DATA_DIR=str(work / "data"), AUTH_SESSIONS_DIR=str(work / "auth"),
-            WHATSAPP_TRANSPORT="simulator", ADMIN_EMAIL=ADMIN["email"], ADMIN_PASSWORD=ADMIN["password"],
+            VENTANILLA_DATA_DIR=str(work / "data"),
+            AUTH_SESSIONS_DIR=str(work / "auth"),
+            WHATSAPP_TRANSPORT="simulator",
+            ADMIN_EMAIL=ADMIN["email"],
+            ADMIN_PASSWORD=ADMIN["password"],
             LOG_LEVEL="WARNING",
         )
         if args.database_url:
@@ -141,7 +178,11 @@ def main() -> None:
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
-            env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             wait_until_ready(f"http://127.0.0.1:{port}", server)

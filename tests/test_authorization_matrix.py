@@ -56,8 +56,13 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
     session.add(conversation)
     await session.flush()
     failed = Message(
-        conversation_id=conversation.id, service_point_id=point, direction=Direction.OUT, sender_type=SenderType.BOT,
-        content="hola", provider_message_id=f"OUT-{tag}", delivery_status=DeliveryStatus.FAILED,
+        conversation_id=conversation.id,
+        service_point_id=point,
+        direction=Direction.OUT,
+        sender_type=SenderType.BOT,
+        content="hola",
+        provider_message_id=f"OUT-{tag}",
+        delivery_status=DeliveryStatus.FAILED,
     )
     faq = Faq(service_point_id=point, question="¿Horario?", answer="De 8 a 5.", keywords=["horario"])
     extra = User(email=f"extra.{tag.lower()}@example.com", name="Extra", password_hash="x")  # the one to remove
@@ -65,7 +70,9 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
     session.add(extra)
     await session.flush()
     session.add(Membership(user_id=extra.id, service_point_id=point, role=MemberRole.AGENT))
-    session.add_all([failed, faq, Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED)])
+    session.add_all(
+        [failed, faq, Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED)]
+    )
     await session.commit()
     return {
         "sp_id": str(point),
@@ -105,7 +112,9 @@ def _is_denied_as_missing(response) -> bool:  # noqa: ANN001
     return response.status_code == 404 and response.json()["detail"] == "service point not found"
 
 
-async def test_every_scoped_route_for_every_caller(client: Client, app: Litestar, world: World, session: AsyncSession) -> None:
+async def test_every_scoped_route_for_every_caller(
+    client: Client, app: Litestar, world: World, session: AsyncSession
+) -> None:
     resources_a = await _resources(session, world, world.point_a, "AAA")
     routes = _scoped_routes(app)
     assert len(routes) >= 30, routes  # whatsapp, simulator, inbox, shipments, FAQs, members, live, the point itself

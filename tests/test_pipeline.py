@@ -203,3 +203,38 @@ async def test_unanswered_messages_are_resumed_after_a_restart(
     async with AsyncTestClient(create_app(settings, session_policy=FAST)) as second:
         [reply] = await _replies(second, linked, linked.point_a, 1)
     assert "En tránsito" in reply
+
+
+async def test_tool_calls_are_audited_and_visible_to_admins(client: Client, linked: World) -> None:
+    await _say(client, linked, linked.point_a, "¿dónde está ABC123456?")
+    await _replies(client, linked, linked.point_a, 1)
+    response = await client.get(f"/api/tool-calls?servicePointId={linked.point_a}", headers=linked.admin.headers)
+    assert response.status_code == 200
+    [call] = [c for c in response.json()["items"] if c["tool"] == "consultar_guia"]
+    assert call["engine"] == "offline" and call["outcome"] == "ok"
+    assert call["arguments"] == {"trackingNumber": "ABC123456"}
+    assert "Secreta" not in str(call["result"]) and call["latencyMs"] >= 0
+    other = await client.get(f"/api/tool-calls?servicePointId={linked.point_b}", headers=linked.admin.headers)
+    assert other.json()["items"] == []
+    for actor in (linked.supervisor_a, linked.agent_a):
+        assert (await client.get("/api/tool-calls", headers=actor.headers)).status_code == 403
+
+
+async def test_metrics_count_the_flow(client: Client, linked: World) -> None:
+    await _say(client, linked, linked.point_a, "ABC123456")
+    await _say(client, linked, linked.point_a, "quiero hablar con una persona")
+    await _replies(client, linked, linked.point_a, 2)
+    text = (await client.get("/metrics")).text
+    point = str(linked.point_a)
+    assert f'ventanilla_inbound_messages_total{{service_point="{point}"}} 2.0' in text
+    assert f'ventanilla_bot_answers_total{{engine="offline",service_point="{point}"}} 2.0' in text
+    assert f'ventanilla_handoffs_total{{service_point="{point}"}} 1.0' in text
+    assert 'ventanilla_tool_calls_total{outcome="ok",tool="consultar_guia"}' in text
+    assert f'ventanilla_whatsapp_session_status{{service_point="{point}",status="CONNECTED"}} 1.0' in text
+    assert "ventanilla_bot_decision_seconds_bucket" in text
+
+    async def sent_counted() -> bool:
+        metrics = (await client.get("/metrics")).text
+        return f'ventanilla_outbound_messages_total{{outcome="sent",service_point="{point}"}} 2.0' in metrics
+
+    await eventually(sent_counted, what="sent counted")

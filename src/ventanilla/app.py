@@ -17,6 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from ventanilla import __version__
+from ventanilla.audit.controllers import ToolCallController
 from ventanilla.auth.controllers import AuthController, UserController
 from ventanilla.auth.jwt import build_jwt_auth
 from ventanilla.auth.throttle import LoginThrottle
@@ -40,6 +41,7 @@ from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
 from ventanilla.whatsapp.simulator import SimulatorTransport
 from ventanilla.whatsapp.simulator_controllers import SimulatorController
 from ventanilla.whatsapp.transport import InboundText, Transport
+from ventanilla.web import build_web_router, template_config
 
 
 def _transport(settings: Settings, policy: SessionPolicy) -> Transport:
@@ -108,6 +110,8 @@ def create_app(
         LiveController,
         InboxController,
         MetricsController,
+        ToolCallController,
+        build_web_router(),
     ]
     state = {"settings": settings, "alchemy": alchemy, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
     state.update(sessions=sessions, live=publish, pipeline=pipeline, delivery=delivery)
@@ -120,6 +124,7 @@ def create_app(
         lifespan=[run_workers],
         on_app_init=[jwt_auth.on_app_init],
         exception_handlers={ValidationException: validation_exception_handler},
+        template_config=template_config(),
         state=State(state),
         openapi_config=OpenAPIConfig(
             title="Ventanilla API",

@@ -230,7 +230,7 @@ class InboundPipeline:
                     conversation_id=conversation.id,
                     service_point_id=conversation.service_point_id,
                     message_id=request.message_id,
-                    engine=decision.engine,
+                    engine=call.engine,
                     tool=call.tool,
                     arguments=call.arguments,
                     outcome=call.outcome,

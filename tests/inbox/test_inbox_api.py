@@ -30,7 +30,9 @@ def app(settings: Settings) -> Litestar:
         settings,
         session_policy=FAST,
         pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
-        delivery_policy=DeliveryPolicy(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2),
+        delivery_policy=DeliveryPolicy(
+            poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2
+        ),
     )
 
 
@@ -48,7 +50,9 @@ async def link(client: Client, world: World, point: UUID) -> None:
     await client.post(f"{_point(point)}/simulator/scan", headers=world.admin.headers)
 
     async def connected() -> bool:
-        return (await client.get(f"{_point(point)}/whatsapp", headers=world.admin.headers)).json()["status"] == "CONNECTED"
+        return (await client.get(f"{_point(point)}/whatsapp", headers=world.admin.headers)).json()[
+            "status"
+        ] == "CONNECTED"
 
     await eventually(connected, what="CONNECTED")
 
@@ -61,7 +65,9 @@ async def say(client: Client, world: World, point: UUID, text: str, sender: str 
 
 
 async def phone(client: Client, world: World, point: UUID) -> list[str]:
-    return [m["text"] for m in (await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)).json()]
+    return [
+        m["text"] for m in (await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)).json()
+    ]
 
 
 async def wait_phone(client: Client, world: World, point: UUID, count: int) -> list[str]:
@@ -74,7 +80,10 @@ async def wait_phone(client: Client, world: World, point: UUID, count: int) -> l
 
 async def only_conversation(client: Client, world: World, point: UUID) -> dict:
     async def exists() -> bool:
-        return len((await client.get(f"{_point(point)}/conversations", headers=world.agent_a.headers)).json()["items"]) == 1
+        return (
+            len((await client.get(f"{_point(point)}/conversations", headers=world.agent_a.headers)).json()["items"])
+            == 1
+        )
 
     await eventually(exists, what="the conversation")
     return (await client.get(f"{_point(point)}/conversations", headers=world.agent_a.headers)).json()["items"][0]
@@ -90,7 +99,8 @@ async def test_takeover_reply_and_give_back(client: Client, world: World) -> Non
     path = f"{_point(world.point_a)}/conversations/{conversation['id']}"
 
     taken = await client.patch(
-        path, json={"status": "HUMAN", "assignedToUserId": str(world.agent_a.user_id), "reason": "lo atiendo yo"},
+        path,
+        json={"status": "HUMAN", "assignedToUserId": str(world.agent_a.user_id), "reason": "lo atiendo yo"},
         headers=world.agent_a.headers,
     )
     assert taken.status_code == 200 and taken.json()["status"] == "HUMAN"
@@ -117,7 +127,10 @@ async def test_takeover_reply_and_give_back(client: Client, world: World) -> Non
     await wait_phone(client, world, world.point_a, 3)  # the bot answers again
 
     detail = (await client.get(path, headers=world.agent_a.headers)).json()
-    assert [(e["kind"], e["toStatus"]) for e in detail["events"]] == [("STATUS_CHANGED", "HUMAN"), ("STATUS_CHANGED", "BOT")]
+    assert [(e["kind"], e["toStatus"]) for e in detail["events"]] == [
+        ("STATUS_CHANGED", "HUMAN"),
+        ("STATUS_CHANGED", "BOT"),
+    ]
     assert detail["events"][0]["actorUserId"] == str(world.agent_a.user_id)
     assert detail["events"][0]["reason"] == "lo atiendo yo"
 
@@ -142,7 +155,9 @@ async def test_handoff_requests_are_visible(client: Client, world: World) -> Non
     await say(client, world, world.point_a, "hola", sender="+593990000001")
 
     async def waiting() -> list[dict]:
-        return (await client.get(f"{_point(world.point_a)}/conversations?waiting=true", headers=world.agent_a.headers)).json()["items"]
+        return (
+            await client.get(f"{_point(world.point_a)}/conversations?waiting=true", headers=world.agent_a.headers)
+        ).json()["items"]
 
     async def one_waiting() -> bool:
         return len(await waiting()) == 1
@@ -165,11 +180,19 @@ async def _conversations(session: AsyncSession, point: UUID, count: int) -> list
         conversation = Conversation(service_point_id=point, customer_phone=f"+5939800{index:05d}", last_message_at=at)
         session.add(conversation)
         await session.flush()
-        session.add(Message(
-            conversation_id=conversation.id, service_point_id=point, direction=Direction.IN,
-            sender_type=SenderType.CUSTOMER, content=f"mensaje {index}", provider_message_id=f"P{index}",
-            timestamp=at, created_at=at, handled_at=at,
-        ))
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                service_point_id=point,
+                direction=Direction.IN,
+                sender_type=SenderType.CUSTOMER,
+                content=f"mensaje {index}",
+                provider_message_id=f"P{index}",
+                timestamp=at,
+                created_at=at,
+                handled_at=at,
+            )
+        )
         ids.append(conversation.id)
     await session.commit()
     return ids
@@ -177,10 +200,18 @@ async def _conversations(session: AsyncSession, point: UUID, count: int) -> list
 
 async def _new_activity(session: AsyncSession, point: UUID, conversation_id: UUID, text: str) -> None:
     now = datetime.now(UTC)
-    session.add(Message(
-        conversation_id=conversation_id, service_point_id=point, direction=Direction.IN,
-        sender_type=SenderType.CUSTOMER, content=text, provider_message_id=str(uuid4()), timestamp=now, handled_at=now,
-    ))
+    session.add(
+        Message(
+            conversation_id=conversation_id,
+            service_point_id=point,
+            direction=Direction.IN,
+            sender_type=SenderType.CUSTOMER,
+            content=text,
+            provider_message_id=str(uuid4()),
+            timestamp=now,
+            handled_at=now,
+        )
+    )
     await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=now))
     await session.commit()
 
@@ -276,9 +307,9 @@ async def test_failed_message_can_be_retried(client: Client, world: World, sessi
     path = f"{_point(world.point_a)}/conversations/{conversation_id}/messages"
     sent = (await client.post(path, json={"content": "¿sigues ahí?"}, headers=world.agent_a.headers)).json()
     await session.execute(
-        update(Message).where(Message.id == UUID(sent["id"])).values(
-            delivery_status=DeliveryStatus.FAILED, attempts=2, delivery_error="websocket not connected"
-        )
+        update(Message)
+        .where(Message.id == UUID(sent["id"]))
+        .values(delivery_status=DeliveryStatus.FAILED, attempts=2, delivery_error="websocket not connected")
     )
     await session.commit()
     failed = (await client.get(path, headers=world.agent_a.headers)).json()["items"][0]

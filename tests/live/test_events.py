@@ -83,12 +83,16 @@ async def test_inbox_events_reach_only_the_points_subscribers(live_server: str, 
             await asyncio.sleep(0.2)
             for point in (world.point_b, world.point_a):
                 body = {"from": "+593991112233", "text": "quiero hablar con una persona"}
-                response = await http.post(f"/api/service-points/{point}/simulator/inbound", json=body, headers=world.admin.headers)
+                response = await http.post(
+                    f"/api/service-points/{point}/simulator/inbound", json=body, headers=world.admin.headers
+                )
                 assert response.status_code == 202
             conversations = {}
             for point in (world.point_b, world.point_a):
                 for _ in range(50):
-                    items = (await http.get(f"/api/service-points/{point}/conversations", headers=world.admin.headers)).json()["items"]
+                    items = (
+                        await http.get(f"/api/service-points/{point}/conversations", headers=world.admin.headers)
+                    ).json()["items"]
                     if items:
                         conversations[point] = items[0]["id"]
                         break
@@ -96,11 +100,14 @@ async def test_inbox_events_reach_only_the_points_subscribers(live_server: str, 
             for point in (world.point_b, world.point_a):
                 await http.patch(
                     f"/api/service-points/{point}/conversations/{conversations[point]}",
-                    json={"status": "BOT"}, headers=world.admin.headers,
+                    json={"status": "BOT"},
+                    headers=world.admin.headers,
                 )
             await asyncio.wait_for(listener, 10)
 
     kinds = [kind for kind, _ in received]
     assert "message.new" in kinds and "conversation.updated" in kinds
     assert {data["servicePointId"] for _, data in received} == {str(world.point_a)}
-    assert {data.get("conversationId") for _, data in received if "conversationId" in data} == {conversations[world.point_a]}
+    assert {data.get("conversationId") for _, data in received if "conversationId" in data} == {
+        conversations[world.point_a]
+    }

@@ -20,6 +20,25 @@ from ventanilla.db.models import User
 provide_users = Provide(create_service_provider(UserService))
 
 
+async def check_login(request: Request[None, None, State], users: UserService, email: str, password: str) -> User:
+    """The one login rule for the API and the login page: throttled per account and per client address.
+
+    Raises TooManyRequestsException (with Retry-After) while throttled, NotAuthorizedException for a wrong pair.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    email = email.strip().lower()
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(email, address)
+    if wait:
+        raise TooManyRequestsException("too many failed logins; try again later", headers={"Retry-After": str(wait)})
+    user = await users.authenticate(email, password)
+    if user is None:
+        throttle.record_failure(email, address)
+        raise NotAuthorizedException("wrong email or password")
+    throttle.record_success(email)
+    return user
+
+
 class AuthController(Controller):
     path = "/api"
     tags = ["auth"]
@@ -29,19 +48,7 @@ class AuthController(Controller):
     async def login(
         self, request: Request[None, None, State], data: JSONBody[LoginRequest], users: NamedDependency[UserService]
     ) -> LoginResponse:
-        throttle: LoginThrottle = request.app.state.login_throttle
-        email = data.email.strip().lower()
-        address = request.client.host if request.client else "unknown"
-        wait = throttle.retry_after(email, address)
-        if wait:
-            raise TooManyRequestsException(
-                "too many failed logins; try again later", headers={"Retry-After": str(wait)}
-            )
-        user = await users.authenticate(email, data.password)
-        if user is None:
-            throttle.record_failure(email, address)
-            raise NotAuthorizedException("wrong email or password")
-        throttle.record_success(email)
+        user = await check_login(request, users, data.email, data.password)
         jwt_auth: JWTCookieAuth[User, Token] = request.app.state.jwt_auth
         return LoginResponse(
             access_token=issue_token(jwt_auth, user),

@@ -21,7 +21,7 @@ TOKEN_AUDIENCE = "ventanilla-api"
 TOKEN_ALGORITHM = "HS256"
 TOKEN_LIFETIME = timedelta(hours=12)
 TOKEN_COOKIE = "ventanilla_token"
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema", "^/api/auth/login$"]
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema", "^/api/auth/login$", "^/login$", "^/static/"]
 
 
 def build_jwt_auth(

@@ -39,6 +39,7 @@ class BotRequest:
 class ToolCallRecord:
     """One tool call for the `tool_call` audit table: what was looked up, what came back, how long it took."""
 
+    engine: Engine  # the engine that made the call (a fallback turn has calls of both)
     tool: str
     arguments: dict[str, Any]
     outcome: Outcome

@@ -49,8 +49,8 @@ class Bot:
             await self._model.close()
 
     async def decide(self, request: BotRequest) -> BotDecision:
-        toolbox = Toolbox(self._session_factory, request.service_point_id)
         engine: Engine = self.engine
+        toolbox = Toolbox(self._session_factory, request.service_point_id, engine)
         fallback_reason: str | None = None
         try:
             if self._model is None:
@@ -60,6 +60,7 @@ class Bot:
                     answer = await self._model.decide(request, toolbox)
                 except ModelUnavailable as exc:
                     engine, fallback_reason = "offline", exc.reason
+                    toolbox.engine = engine
                     log.warning(
                         "bot fallback to the offline engine (%s) for message %s", exc.reason, request.message_id
                     )

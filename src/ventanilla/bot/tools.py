@@ -20,7 +20,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ventanilla.bot.decision import Outcome, ToolCallRecord
+from ventanilla.bot.decision import Engine, Outcome, ToolCallRecord
 from ventanilla.bot.lookups import FaqView, ShipmentView, find_shipment, search_faqs
 from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER, normalize_tracking_number
 
@@ -135,9 +135,10 @@ class _Answer:
 class Toolbox:
     """Runs tools for one request, scoped to its service point, and keeps every call's audit record in order."""
 
-    def __init__(self, session_factory: SessionFactory, service_point_id: UUID) -> None:
+    def __init__(self, session_factory: SessionFactory, service_point_id: UUID, engine: Engine = "offline") -> None:
         self._session_factory = session_factory
         self._service_point_id = service_point_id
+        self.engine: Engine = engine  # which engine is running the calls now (changes on a fallback)
         self.records: list[ToolCallRecord] = []
         self._handlers: dict[str, Callable[[Any], Awaitable[_Answer]]] = {
             CONSULTAR_GUIA: self._consultar_guia,
@@ -150,6 +151,7 @@ class Toolbox:
         started = time.perf_counter()
         arguments, answer = await self._run(name, raw_arguments)
         record = ToolCallRecord(
+            engine=self.engine,
             tool=name[:MAX_TOOL_NAME],
             arguments=arguments,
             outcome=answer.outcome,

@@ -179,7 +179,9 @@ class InboxService:
 
     # --- agents' actions -----------------------------------------------------------------------------------
 
-    async def update(self, point_id: UUID, conversation_id: UUID, actor: User, data: ConversationUpdate) -> Conversation:
+    async def update(
+        self, point_id: UUID, conversation_id: UUID, actor: User, data: ConversationUpdate
+    ) -> Conversation:
         conversation = await self.get(point_id, conversation_id, for_update=True)
         assignee = data.assigned_to_user_id
         if assignee is not msgspec.UNSET and assignee is not None:
@@ -227,7 +229,9 @@ class InboxService:
         return message
 
     async def _check_assignee(self, point_id: UUID, user_id: UUID) -> None:
-        member = select(Membership.user_id).where(Membership.user_id == user_id, Membership.service_point_id == point_id)
+        member = select(Membership.user_id).where(
+            Membership.user_id == user_id, Membership.service_point_id == point_id
+        )
         admin = select(User.id).where(User.id == user_id, User.is_admin.is_(True))
         if await self.session.scalar(select(literal(True)).where(or_(exists(member), exists(admin)))) is None:
             raise InvalidAssigneeError

@@ -1,0 +1,108 @@
+"""Pages of the branches a user belongs to: the list, a branch's WhatsApp, its inbox, shipments and FAQs.
+
+Access follows the API: any member of a branch (and any admin) may open its pages; anyone else gets the same
+404 page as for a branch that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from advanced_alchemy.extensions.litestar.providers import create_service_provider
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
+from litestar.response import Template
+from litestar.security.jwt import Token
+
+from ventanilla.auth.guards import requires_point_member
+from ventanilla.db.models import ServicePoint, ShipmentStatus, User
+from ventanilla.faq.services import FaqService
+from ventanilla.service_points.dependencies import provide_service_point
+from ventanilla.service_points.services import ServicePointService
+from ventanilla.shipments.services import ShipmentService
+from ventanilla.shipments.tracking import normalize_tracking_number
+from ventanilla.web.templating import page
+
+POINT = "/{sp_id:uuid}"
+SHIPMENTS_PER_PAGE = 50
+
+
+class PointPages(Controller):
+    path = "/puntos"
+    include_in_schema = False
+    dependencies = {
+        "service_points": Provide(create_service_provider(ServicePointService)),
+        "service_point": Provide(provide_service_point),
+    }
+
+    @get("/")
+    async def points(
+        self, request: Request[User, Token, State], service_points: NamedDependency[ServicePointService]
+    ) -> Template:
+        return page(request, "points.html", points=await service_points.list_visible(request.user))
+
+    @get(POINT, guards=[requires_point_member])
+    async def point(self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]) -> Template:
+        qr_pending = request.app.state.sessions.pending_qr(service_point.id) is not None
+        return page(request, "point.html", point=service_point, section="whatsapp", qr_pending=qr_pending)
+
+    @get(POINT + "/inbox", guards=[requires_point_member])
+    async def inbox(self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]) -> Template:
+        return page(request, "inbox.html", point=service_point, section="inbox")
+
+    @get(POINT + "/envios", guards=[requires_point_member], dependencies={
+        "shipments": Provide(create_service_provider(ShipmentService))
+    })
+    async def shipments(
+        self,
+        request: Request[User, Token, State],
+        service_point: NamedDependency[ServicePoint],
+        shipments: NamedDependency[ShipmentService],
+        q: Annotated[str | None, QueryParameter(max_length=120)] = None,
+        status: Annotated[str | None, QueryParameter()] = None,
+        after: Annotated[str | None, QueryParameter(max_length=40)] = None,
+    ) -> Template:
+        """Filters come from a plain GET form; unknown values are ignored rather than refused."""
+        chosen = status if status in ShipmentStatus.__members__ else None
+        start = normalize_tracking_number(after) if after else None
+        items, more = await shipments.list_page(
+            service_point.id,
+            limit=SHIPMENTS_PER_PAGE,
+            after=start,
+            status=ShipmentStatus(chosen) if chosen else None,
+            q=q,
+        )
+        return page(
+            request,
+            "shipments.html",
+            point=service_point,
+            section="envios",
+            shipments=items,
+            q=q or "",
+            status=chosen or "",
+            next_after=items[-1].tracking_number if more and items else None,
+            paged=start is not None,
+        )
+
+    @get(POINT + "/preguntas", guards=[requires_point_member], dependencies={
+        "faqs": Provide(create_service_provider(FaqService))
+    })
+    async def faqs(
+        self,
+        request: Request[User, Token, State],
+        service_point: NamedDependency[ServicePoint],
+        faqs: NamedDependency[FaqService],
+    ) -> Template:
+        visible = await faqs.list_visible(service_point.id)
+        return page(
+            request,
+            "faqs.html",
+            point=service_point,
+            section="preguntas",
+            own=[faq for faq in visible if faq.service_point_id is not None],
+            shared=[faq for faq in visible if faq.service_point_id is None],
+            api_base=f"/api/service-points/{service_point.id}/faqs",
+        )
+
