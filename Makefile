@@ -9,15 +9,31 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test install browser clean
 
 run: $(STAMP)
 	$(BIN)/ventanilla serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The browser tests drive Debian's Chromium (never a downloaded browser). Installed here when we are root on a
+# machine with apt-get; otherwise those tests fail and say how to install it.
+browser:
+	@test -x $(CHROMIUM) || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+				|| echo "warning: could not install chromium; the browser tests will fail"; \
+		else \
+			echo "warning: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get);" \
+				"the browser tests will fail until Chromium is installed"; \
+		fi; \
+	}
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Ventanilla needs Python 3.11 or newer on PATH"; exit 1; }

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing sent twice: a kill -9 in the middle of traffic, a redelivery storm, replies held while unlinked."""
+"""Nothing lost, nothing sent twice: kill -9 amid traffic, a redelivery storm, replies held while unlinked."""
 
 from __future__ import annotations
 

@@ -35,13 +35,13 @@ from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.pipeline import InboundPipeline, PipelinePolicy
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
+from ventanilla.web import build_web_router, template_config
 from ventanilla.whatsapp.controllers import WhatsappController, WhatsappStatusController
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
 from ventanilla.whatsapp.simulator import SimulatorTransport
 from ventanilla.whatsapp.simulator_controllers import SimulatorController
 from ventanilla.whatsapp.transport import InboundText, Transport
-from ventanilla.web import build_web_router, template_config
 
 
 def _transport(settings: Settings, policy: SessionPolicy) -> Transport:
@@ -71,7 +71,8 @@ def create_app(
     publish = LivePublisher(channels)
     session_policy = session_policy or SessionPolicy()
     transport = _transport(settings, session_policy)
-    bot = Bot(settings, alchemy.get_session)
+    pipeline_policy = pipeline_policy or PipelinePolicy()
+    bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)
     credentials = CredentialStore(settings.auth_sessions_dir)
 
     async def receive(point_id: UUID, message: InboundText) -> object:

@@ -25,13 +25,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
+from ventanilla.batching import MicroBatcher
 from ventanilla.bot import Bot, BotDecision, BotRequest, Turn
-from ventanilla.db.models import Conversation, ConversationStatus, Direction, Message, SenderType, ToolCall
+from ventanilla.db.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    Message,
+    SenderType,
+    ToolCall,
+)
 from ventanilla.db.session import SessionFactory
-from ventanilla.inbox.writer import ConversationWriter
+from ventanilla.inbox.writer import handoff_event_values, outgoing_values
 from ventanilla.metrics import Metrics
 from ventanilla.privacy import mask_phone
 from ventanilla.whatsapp.transport import InboundText
@@ -73,6 +82,9 @@ class InboundPipeline:
         self.policy = policy or PipelinePolicy()
         self.metrics = metrics
         self._slots = asyncio.Semaphore(self.policy.concurrency)
+        self._intake: MicroBatcher[tuple[UUID, InboundText], StoredInbound | None] = MicroBatcher(self._store_arrivals)
+        self._requests: MicroBatcher[UUID, BotRequest | None] = MicroBatcher(self._load_requests)
+        self._decisions: MicroBatcher[tuple[BotRequest, BotDecision], UUID | None] = MicroBatcher(self._apply_decisions)
         self._lanes = _Lanes(self._answer)
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
@@ -95,7 +107,7 @@ class InboundPipeline:
 
     async def receive(self, service_point_id: UUID, inbound: InboundText) -> StoredInbound | None:
         """Store the message; hand it to the bot when its conversation is the bot's. None for a redelivery."""
-        stored = await self._store(service_point_id, inbound)
+        stored = await self._intake.submit((service_point_id, inbound))
         self.metrics.inbound(service_point_id, redelivery=stored is None)
         if stored is None:
             logger.info("point %s: redelivery of %s ignored", service_point_id, inbound.provider_message_id)
@@ -106,63 +118,15 @@ class InboundPipeline:
             self._lanes.submit(stored.conversation_id, stored.message_id)
         return stored
 
-    async def _store(self, service_point_id: UUID, inbound: InboundText) -> StoredInbound | None:
-        now = datetime.now(UTC)
-        received_at = min(inbound.timestamp, now)
-        async with self.sessions() as session, session.begin():
-            conversation = (
-                await session.execute(
-                    insert(Conversation)
-                    .values(
-                        id=uuid.uuid4(),
-                        service_point_id=service_point_id,
-                        customer_phone=inbound.customer_phone,
-                        status=ConversationStatus.BOT,
-                        last_message_at=received_at,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_update(
-                        constraint="uq_conversation_point_customer",
-                        set_={"last_message_at": func.greatest(Conversation.last_message_at, received_at)},
-                    )
-                    .returning(Conversation.id, Conversation.status)
-                )
-            ).one()
-            human = conversation.status is ConversationStatus.HUMAN
-            message_id = (
-                await session.execute(
-                    insert(Message)
-                    .values(
-                        id=uuid.uuid4(),
-                        conversation_id=conversation.id,
-                        service_point_id=service_point_id,
-                        direction=Direction.IN,
-                        sender_type=SenderType.CUSTOMER,
-                        content=inbound.text,
-                        provider_message_id=inbound.provider_message_id,
-                        timestamp=received_at,
-                        handled_at=now if human else None,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_nothing(constraint="uq_message_point_provider_id")
-                    .returning(Message.id)
-                )
-            ).scalar_one_or_none()
-        if message_id is None:
-            return None
-        return StoredInbound(message_id, conversation.id, conversation.status)
-
     async def _answer(self, conversation_id: UUID, message_id: UUID) -> None:
         async with self._slots:
-            request = await self._request(message_id)
+            request = await self._requests.submit(message_id)
             if request is None:
                 return
             started = time.perf_counter()
             decision = await self.bot.decide(request)
             thinking = time.perf_counter() - started
-            reply_id = await self._apply(request, decision)
+            reply_id = await self._decisions.submit((request, decision))
         if reply_id is None:
             return
         self.metrics.decision(request.service_point_id, decision, thinking)
@@ -178,75 +142,231 @@ class InboundPipeline:
                 },
             )
 
-    async def _request(self, message_id: UUID) -> BotRequest | None:
-        """What the bot needs, read in one short session; None when there is nothing to answer any more."""
-        async with self.sessions() as session:
-            row = (
-                await session.execute(
-                    select(Message, Conversation.status)
-                    .join(Conversation, Conversation.id == Message.conversation_id)
-                    .where(Message.id == message_id)
+    # --- the three writes, each grouped across concurrent messages ----------------------------------------
+
+    async def _store_arrivals(self, arrivals: list[tuple[UUID, InboundText]]) -> list[StoredInbound | None]:
+        """One transaction for every message that arrived meanwhile: upsert their conversations, insert them."""
+        now = datetime.now(UTC)
+        latest: dict[tuple[UUID, str], datetime] = {}
+        for point_id, inbound in arrivals:
+            key = (point_id, inbound.customer_phone)
+            latest[key] = max(latest.get(key, min(inbound.timestamp, now)), min(inbound.timestamp, now))
+        conversations = Conversation.__table__
+        messages = Message.__table__
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            upsert = insert(conversations)
+            upsert = upsert.on_conflict_do_update(
+                constraint="uq_conversation_point_customer",
+                set_={
+                    "last_message_at": func.greatest(conversations.c.last_message_at, upsert.excluded.last_message_at)
+                },
+            ).returning(
+                conversations.c.id,
+                conversations.c.service_point_id,
+                conversations.c.customer_phone,
+                conversations.c.status,
+            )
+            owners = {
+                (row.service_point_id, row.customer_phone): row
+                for row in await connection.execute(
+                    upsert,
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "service_point_id": point_id,
+                            "customer_phone": phone,
+                            "status": ConversationStatus.BOT,
+                            "last_message_at": at,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for (point_id, phone), at in sorted(latest.items())  # one lock order: no deadlocks
+                    ],
                 )
-            ).one_or_none()
-            if row is None or row.Message.handled_at is not None:
-                return None
-            message: Message = row.Message
-            if row.status is ConversationStatus.HUMAN:
-                await ConversationWriter(session).mark_handled([message.id])
-                await session.commit()
-                return None
-            earlier = (
-                await session.execute(
+            }
+            rows = []
+            for point_id, inbound in arrivals:
+                owner = owners[(point_id, inbound.customer_phone)]
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "conversation_id": owner.id,
+                        "service_point_id": point_id,
+                        "direction": Direction.IN,
+                        "sender_type": SenderType.CUSTOMER,
+                        "content": inbound.text,
+                        "provider_message_id": inbound.provider_message_id,
+                        "timestamp": min(inbound.timestamp, now),
+                        "handled_at": now if owner.status == ConversationStatus.HUMAN else None,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            inserted = (
+                insert(messages)
+                .on_conflict_do_nothing(constraint="uq_message_point_provider_id")
+                .returning(messages.c.id, messages.c.service_point_id, messages.c.provider_message_id)
+            )
+            stored = {
+                (row.service_point_id, row.provider_message_id): row.id
+                for row in await connection.execute(inserted, rows)
+            }
+        results: list[StoredInbound | None] = []
+        for (point_id, inbound), row in zip(arrivals, rows, strict=True):
+            message_id = stored.pop((point_id, inbound.provider_message_id), None)  # a twin in the batch gets None
+            owner = owners[(point_id, inbound.customer_phone)]
+            results.append(
+                None
+                if message_id != row["id"]
+                else StoredInbound(message_id, owner.id, ConversationStatus(owner.status))
+            )
+        return results
+
+    async def _load_requests(self, message_ids: list[UUID]) -> list[BotRequest | None]:
+        """What the bot needs for each message, read together; None when there is nothing to answer any more."""
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            found = {
+                row.id: row
+                for row in await connection.execute(
+                    select(
+                        Message.id,
+                        Message.conversation_id,
+                        Message.service_point_id,
+                        Message.content,
+                        Message.handled_at,
+                        Conversation.status,
+                    )
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Message.id.in_(message_ids))
+                )
+            }
+            human = [i for i, row in found.items() if row.handled_at is None and row.status == ConversationStatus.HUMAN]
+            if human:  # the conversation went to a person meanwhile: nothing for the bot to do
+                await connection.execute(
+                    update(Message).where(Message.id.in_(human)).values(handled_at=datetime.now(UTC))
+                )
+            wanted = [i for i, row in found.items() if row.handled_at is None and row.status == ConversationStatus.BOT]
+            history: dict[UUID, list[Turn]] = {i: [] for i in wanted}
+            if wanted:
+                asked = select(Message.id, Message.conversation_id, Message.timestamp).where(Message.id.in_(wanted))
+                asked = asked.subquery()
+                earlier = (
                     select(Message.sender_type, Message.content)
                     .where(
-                        Message.conversation_id == message.conversation_id,
-                        tuple_(Message.timestamp, Message.id) < tuple_(message.timestamp, message.id),
+                        Message.conversation_id == asked.c.conversation_id,
+                        tuple_(Message.timestamp, Message.id) < tuple_(asked.c.timestamp, asked.c.id),
                     )
                     .order_by(Message.timestamp.desc(), Message.id.desc())
                     .limit(HISTORY_TURNS)
+                    .lateral()
                 )
-            ).all()
-        return BotRequest(
-            service_point_id=message.service_point_id,
-            conversation_id=message.conversation_id,
-            message_id=message.id,
-            text=message.content,
-            history=[Turn(sender, text) for sender, text in reversed(earlier)],
-        )
+                for row in await connection.execute(select(asked.c.id, earlier).join(earlier, true())):
+                    history[row.id].append(Turn(row.sender_type, row.content))
+        return [
+            BotRequest(
+                service_point_id=found[i].service_point_id,
+                conversation_id=found[i].conversation_id,
+                message_id=i,
+                text=found[i].content,
+                history=list(reversed(history[i])),
+            )
+            if i in history
+            else None
+            for i in message_ids
+        ]
 
-    async def _apply(self, request: BotRequest, decision: BotDecision) -> UUID | None:
-        """Reply, handoff, audit and 'handled' in one transaction; None when an agent took over meanwhile."""
+    async def _apply_decisions(self, decided: list[tuple[BotRequest, BotDecision]]) -> list[UUID | None]:
+        """Replies, handoffs, audit and 'handled', for many conversations in one transaction.
+
+        A message already handled (a duplicate run) gets nothing; a conversation an agent took meanwhile gets the
+        audit but no bot reply: the agent answers. Each conversation has one message in flight at most (its lane).
+        """
         now = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
-            conversation = await session.get(Conversation, request.conversation_id, with_for_update=True)
-            handled = await session.scalar(
-                select(Message.handled_at).where(Message.id == request.message_id).with_for_update()
+            connection = await session.connection()
+            statuses = dict(
+                (
+                    await connection.execute(
+                        select(Conversation.id, Conversation.status)
+                        .where(Conversation.id.in_({r.conversation_id for r, _ in decided}))
+                        .order_by(Conversation.id)
+                        .with_for_update()
+                    )
+                ).all()
             )
-            if conversation is None or handled is not None:
-                return None
-            writer = ConversationWriter(session)
-            session.add_all(
-                ToolCall(
-                    conversation_id=conversation.id,
-                    service_point_id=conversation.service_point_id,
-                    message_id=request.message_id,
-                    engine=call.engine,
-                    tool=call.tool,
-                    arguments=call.arguments,
-                    outcome=call.outcome,
-                    result=call.result,
-                    latency_ms=call.latency_ms,
+            newly_handled = set(
+                (
+                    await connection.execute(
+                        update(Message)
+                        .where(Message.id.in_([r.message_id for r, _ in decided]), Message.handled_at.is_(None))
+                        .values(handled_at=now)
+                        .returning(Message.id)
+                    )
+                ).scalars()
+            )
+            audit, replies, handoffs, events, results = [], [], [], [], []
+            for request, decision in decided:
+                if request.message_id not in newly_handled:
+                    results.append(None)
+                    continue
+                audit.extend(
+                    {
+                        "id": uuid.uuid4(),
+                        "conversation_id": request.conversation_id,
+                        "service_point_id": request.service_point_id,
+                        "message_id": request.message_id,
+                        "engine": call.engine,
+                        "tool": call.tool,
+                        "arguments": call.arguments,
+                        "outcome": call.outcome,
+                        "result": call.result,
+                        "latency_ms": call.latency_ms,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for call in decision.tool_calls
                 )
-                for call in decision.tool_calls
-            )
-            await writer.mark_handled([request.message_id], now)
-            if conversation.status is ConversationStatus.HUMAN:
-                return None  # an agent took the conversation while the bot was thinking: the agent answers
-            reply = writer.queue_outgoing(conversation, decision.reply, SenderType.BOT, now=now)
-            if decision.handoff_reason:
-                writer.hand_off(conversation, decision.handoff_reason, now)
-            await session.flush()
-            return reply.id
+                status = statuses.get(request.conversation_id)
+                if status != ConversationStatus.BOT:
+                    results.append(None)
+                    continue
+                reply = outgoing_values(
+                    request.conversation_id, request.service_point_id, decision.reply, SenderType.BOT, now
+                )
+                replies.append(reply)
+                results.append(reply["id"])
+                if decision.handoff_reason:
+                    handoffs.append({"cid": request.conversation_id, "why": decision.handoff_reason})
+                    events.append(
+                        handoff_event_values(
+                            request.conversation_id,
+                            request.service_point_id,
+                            ConversationStatus.BOT,
+                            decision.handoff_reason,
+                            now,
+                        )
+                    )
+            if audit:
+                await connection.execute(insert(ToolCall.__table__), audit)
+            if replies:
+                await connection.execute(insert(Message.__table__), replies)
+                await connection.execute(
+                    update(Conversation)
+                    .where(Conversation.id.in_([r["conversation_id"] for r in replies]))
+                    .values(last_message_at=func.greatest(Conversation.last_message_at, now), updated_at=now)
+                )
+            if handoffs:
+                await connection.execute(
+                    update(Conversation.__table__)
+                    .where(Conversation.__table__.c.id == bindparam("cid"))
+                    .values(status=ConversationStatus.HUMAN, handoff_reason=bindparam("why"), waiting_since=now),
+                    handoffs,
+                )
+                await connection.execute(insert(ConversationEvent.__table__), events)
+        return results
 
     # --- recovery ------------------------------------------------------------------------------------------
 

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.bot.conftest import RECIPIENT, SENDER, BotWorld, bot_request
 from ventanilla.bot import Bot
+from ventanilla.bot.lookups import read_only_session
 from ventanilla.bot.offline import REASON_LOOKUP_FAILED
 from ventanilla.bot.replies import HANDOFF
-from ventanilla.bot.tools import TOOL_SPECS, ToolArguments, Toolbox, read_only_session, tool_parameters
+from ventanilla.bot.tools import TOOL_SPECS, ToolArguments, Toolbox, tool_parameters
 from ventanilla.config import Settings
 
 

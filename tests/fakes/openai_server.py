@@ -81,8 +81,9 @@ def error(status: int, message: str = "scripted error", *, retry_after_ms: int |
 class FakeOpenAI:
     """The ASGI app plus its script and the log of what it received."""
 
-    def __init__(self) -> None:
+    def __init__(self, default: Step | None = None) -> None:
         self._script: deque[Step] = deque()
+        self._default = default  # answered when the script is empty (benchmarks); None: an empty script is a bug
         self._lock = threading.Lock()
         self.requests: list[ReceivedRequest] = []
         self.url = ""
@@ -114,7 +115,7 @@ class FakeOpenAI:
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
         with self._lock:
             self.requests.append(ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks))))
-            step = self._script.popleft() if self._script else None
+            step = self._script.popleft() if self._script else self._default
         if step is None:  # an unscripted call is a test bug: fail it loudly and do not let the SDK retry
             step = Step(500, {"error": {"message": "script exhausted"}}, {"x-should-retry": "false"})
         if step.delay:
@@ -131,9 +132,9 @@ async def _respond(send: Any, step: Step) -> None:
 
 
 @contextmanager
-def running_fake_openai() -> Iterator[FakeOpenAI]:
+def running_fake_openai(default: Step | None = None) -> Iterator[FakeOpenAI]:
     """Serve a FakeOpenAI on 127.0.0.1; `url` is the base URL for OPENAI_BASE_URL."""
-    app = FakeOpenAI()
+    app = FakeOpenAI(default)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -153,3 +154,24 @@ def running_fake_openai() -> Iterator[FakeOpenAI]:
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
+
+
+def main() -> None:
+    """`python -m tests.fakes.openai_server --delay 1.0`: a model that always answers the same, after a delay.
+
+    Prints its base URL on the first line of stdout and serves until killed (benchmarks run it as its own process,
+    so its work does not compete with theirs).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=1.0)
+    parser.add_argument("--content", default="Con gusto te ayudo. ¿Me compartes tu número de guía?")
+    args = parser.parse_args()
+    with running_fake_openai(default=completion(args.content, delay=args.delay)) as model:
+        print(model.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

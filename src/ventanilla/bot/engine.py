@@ -11,10 +11,11 @@ import logging
 import traceback
 
 from ventanilla.bot.decision import BotDecision, BotRequest, Engine
+from ventanilla.bot.lookups import SessionFactory, ShipmentLookup
 from ventanilla.bot.offline import decide_offline
 from ventanilla.bot.orchestrator import ModelUnavailable, OpenAIEngine
 from ventanilla.bot.replies import cap, handoff
-from ventanilla.bot.tools import SessionFactory, Toolbox
+from ventanilla.bot.tools import Toolbox
 from ventanilla.config import Settings
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,20 @@ class Bot:
     """
 
     def __init__(
-        self, settings: Settings, session_factory: SessionFactory, *, timeout: float = 15.0, max_retries: int = 2
+        self,
+        settings: Settings,
+        session_factory: SessionFactory,
+        *,
+        timeout: float = 15.0,
+        max_retries: int = 2,
+        max_parallel: int = 256,
     ) -> None:
         self._session_factory = session_factory
+        self._shipments = ShipmentLookup(session_factory)
         self._model = (
-            OpenAIEngine(settings, timeout=timeout, max_retries=max_retries) if settings.openai_api_key else None
+            OpenAIEngine(settings, timeout=timeout, max_retries=max_retries, max_parallel=max_parallel)
+            if settings.openai_api_key
+            else None
         )
 
     @property
@@ -50,7 +60,7 @@ class Bot:
 
     async def decide(self, request: BotRequest) -> BotDecision:
         engine: Engine = self.engine
-        toolbox = Toolbox(self._session_factory, request.service_point_id, engine)
+        toolbox = Toolbox(self._session_factory, request.service_point_id, engine, self._shipments)
         fallback_reason: str | None = None
         try:
             if self._model is None:

@@ -7,6 +7,8 @@ folded by `ventanilla_fold`, as the stored document is) plus the FAQ's keywords.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -16,7 +18,10 @@ from sqlalchemy import ColumnElement, String, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ventanilla.batching import MicroBatcher
 from ventanilla.db.models import SHIPMENT_STATUS_LABELS, Faq, Shipment
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 FAQ_CANDIDATES = 10
 FAQ_RESULTS = 3
@@ -50,30 +55,53 @@ class _Candidate:
     score: float
 
 
-async def find_shipment(session: AsyncSession, tracking_number: str) -> ShipmentView | None:
-    """Company-wide: any branch's shipment, by its canonical (upper-case) number."""
-    row = (
-        await session.execute(
-            select(
-                Shipment.tracking_number,
-                Shipment.status,
-                Shipment.last_update,
-                Shipment.origin,
-                Shipment.destination,
-                Shipment.eta,
-            ).where(Shipment.tracking_number == tracking_number)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return ShipmentView(
-        tracking_number=row.tracking_number,
-        status=SHIPMENT_STATUS_LABELS[row.status],
-        last_update=row.last_update,
-        origin=row.origin,
-        destination=row.destination,
-        eta=row.eta,
+async def find_shipments(session: AsyncSession, tracking_numbers: Collection[str]) -> dict[str, ShipmentView]:
+    """Company-wide: any branch's shipments, by their canonical (upper-case) numbers."""
+    rows = await session.execute(
+        select(
+            Shipment.tracking_number,
+            Shipment.status,
+            Shipment.last_update,
+            Shipment.origin,
+            Shipment.destination,
+            Shipment.eta,
+        ).where(Shipment.tracking_number.in_(tracking_numbers))
     )
+    return {
+        row.tracking_number: ShipmentView(
+            tracking_number=row.tracking_number,
+            status=SHIPMENT_STATUS_LABELS[row.status],
+            last_update=row.last_update,
+            origin=row.origin,
+            destination=row.destination,
+            eta=row.eta,
+        )
+        for row in rows
+    }
+
+
+class ShipmentLookup:
+    """Tracking lookups of concurrent conversations share one read-only query (most messages ask for one)."""
+
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+        self._batcher: MicroBatcher[str, ShipmentView | None] = MicroBatcher(self._find_many)
+
+    async def find(self, tracking_number: str) -> ShipmentView | None:
+        return await self._batcher.submit(tracking_number)
+
+    async def _find_many(self, numbers: list[str]) -> list[ShipmentView | None]:
+        async with read_only_session(self._session_factory) as session:
+            found = await find_shipments(session, set(numbers))
+        return [found.get(number) for number in numbers]
+
+
+@asynccontextmanager
+async def read_only_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction PostgreSQL refuses to write in: the bot decides, the pipeline writes."""
+    async with session_factory() as session:
+        await session.connection(execution_options={"postgresql_readonly": True})  # BEGIN READ ONLY
+        yield session
 
 
 async def search_faqs(session: AsyncSession, service_point_id: UUID, query: str) -> list[FaqView]:

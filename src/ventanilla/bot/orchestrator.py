@@ -9,12 +9,15 @@ engine can answer instead.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import date
 from typing import Any
+from uuid import UUID
 
+import httpx
 import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessage
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from ventanilla.bot.decision import BotRequest
 from ventanilla.bot.guardrails import checked_reply
@@ -28,6 +31,7 @@ MAX_TOOL_ROUNDS = 4
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 1000  # per message sent to the model: bounds cost and latency whatever customers paste
 TURN_BUDGET_FACTOR = 2  # a whole turn (all rounds and retries) may take this many request timeouts
+CONNECTIONS_PER_CLIENT = 32
 REASON_TOO_MANY_ROUNDS = "El bot no llegó a una respuesta después de varias consultas."
 REASON_NO_ANSWER = "El modelo no dio ninguna respuesta."
 _ROLES = {SenderType.CUSTOMER: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
@@ -42,13 +46,24 @@ class ModelUnavailable(Exception):
 
 
 class OpenAIEngine:
-    def __init__(self, settings: Settings, *, timeout: float, max_retries: int) -> None:
-        self._client = AsyncOpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+    def __init__(self, settings: Settings, *, timeout: float, max_retries: int, max_parallel: int) -> None:
+        # A kept-alive connection per conversation thinking at once (reconnecting costs more than asking), spread
+        # over several small clients: httpx walks its whole pool on every request, so one pool of hundreds of
+        # connections would spend the CPU on bookkeeping instead of answers.
+        self._clients = [
+            AsyncOpenAI(
+                api_key=settings.openai_api_key,
+                base_url=settings.openai_base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                http_client=DefaultAsyncHttpxClient(
+                    limits=httpx.Limits(
+                        max_connections=2 * CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
+                    )
+                ),
+            )
+            for _ in range(max(1, math.ceil(max_parallel / CONNECTIONS_PER_CLIENT)))
+        ]
         self._model = settings.openai_model
         self._turn_budget = timeout * TURN_BUDGET_FACTOR
         self._tools = [
@@ -65,7 +80,8 @@ class OpenAIEngine:
         ]
 
     async def close(self) -> None:
-        await self._client.close()
+        for client in self._clients:
+            await client.close()
 
     async def decide(self, request: BotRequest, toolbox: Toolbox) -> Answer:
         """Raises ModelUnavailable when the API fails after the SDK's retries or the turn runs out of time."""
@@ -86,7 +102,7 @@ class OpenAIEngine:
     async def _converse(self, request: BotRequest, toolbox: Toolbox) -> Answer:
         messages = _messages(request)
         for _ in range(MAX_TOOL_ROUNDS):
-            message = await self._complete(messages)
+            message = await self._complete(messages, request.conversation_id)
             calls = message.tool_calls or []
             if not calls:
                 content = (message.content or message.refusal or "").strip()
@@ -114,11 +130,14 @@ class OpenAIEngine:
                 return handoff(handoff_reason)
         return handoff(REASON_TOO_MANY_ROUNDS)
 
-    async def _complete(self, messages: list[dict[str, Any]]) -> ChatCompletionMessage:
-        completion = await self._client.chat.completions.create(
-            model=self._model,
-            messages=messages,  # type: ignore[arg-type]
-            tools=self._tools,  # type: ignore[arg-type]
+    async def _complete(self, messages: list[dict[str, Any]], conversation_id: UUID) -> ChatCompletionMessage:
+        client = self._clients[conversation_id.int % len(self._clients)]
+        # The SDK's generic `post` (same retries, errors and parsing as `chat.completions.create`) skips the
+        # per-call re-validation of our own, already well-formed messages and tool schemas: a third of the CPU.
+        completion = await client.post(
+            "/chat/completions",
+            body={"model": self._model, "messages": messages, "tools": self._tools},
+            cast_to=ChatCompletion,
         )
         if not completion.choices:
             raise ModelUnavailable("empty_response")

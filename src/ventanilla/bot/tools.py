@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.bot.decision import Engine, Outcome, ToolCallRecord
-from ventanilla.bot.lookups import FaqView, ShipmentView, find_shipment, search_faqs
+from ventanilla.bot.lookups import (
+    FaqView,
+    SessionFactory,
+    ShipmentLookup,
+    ShipmentView,
+    read_only_session,
+    search_faqs,
+)
 from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER, normalize_tracking_number
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 CONSULTAR_GUIA = "consultar_guia"
 CONSULTAR_FAQ = "consultar_faq"
@@ -135,8 +138,15 @@ class _Answer:
 class Toolbox:
     """Runs tools for one request, scoped to its service point, and keeps every call's audit record in order."""
 
-    def __init__(self, session_factory: SessionFactory, service_point_id: UUID, engine: Engine = "offline") -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        service_point_id: UUID,
+        engine: Engine = "offline",
+        shipments: ShipmentLookup | None = None,
+    ) -> None:
         self._session_factory = session_factory
+        self._shipments = shipments or ShipmentLookup(session_factory)
         self._service_point_id = service_point_id
         self.engine: Engine = engine  # which engine is running the calls now (changes on a fallback)
         self.records: list[ToolCallRecord] = []
@@ -200,8 +210,7 @@ class Toolbox:
                 f"No es un número de guía válido: son de 2 a 5 letras y de 5 a 12 dígitos, por ejemplo "
                 f"{EXAMPLE_TRACKING_NUMBER}. Pide al cliente que lo revise.",
             )
-        async with read_only_session(self._session_factory) as session:
-            shipment = await find_shipment(session, number)
+        shipment = await self._shipments.find(number)
         if shipment is None:
             message = "No existe ninguna guía con ese número. Pide al cliente que lo revise."
             return _Answer("not_found", TrackingResult(found=False, tracking_number=number, message=message))
@@ -221,14 +230,6 @@ class Toolbox:
     async def _transferir_a_humano(self, arguments: HandoffRequest) -> _Answer:
         reason = " ".join(arguments.reason.split())[:MAX_TEXT_ARGUMENT] or DEFAULT_HANDOFF_REASON
         return _Answer("ok", HandoffResult(transferred=True), handoff_reason=reason)
-
-
-@asynccontextmanager
-async def read_only_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction PostgreSQL refuses to write in: the bot decides, the pipeline writes."""
-    async with session_factory() as session:
-        await session.execute(text("SET TRANSACTION READ ONLY"))
-        yield session
 
 
 def _error(outcome: Outcome, message: str) -> _Answer:

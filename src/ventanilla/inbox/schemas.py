@@ -68,7 +68,7 @@ class ConversationUpdate(CamelStruct):
     """`status: HUMAN` stops the bot (optionally assigning), `BOT` gives the conversation back to it."""
 
     status: ConversationStatus | msgspec.UnsetType = msgspec.UNSET
-    assigned_to_user_id: UUID | None | msgspec.UnsetType = msgspec.UNSET
+    assigned_to_user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
     reason: Reason | None = None
 
 

@@ -1,4 +1,4 @@
-"""Conversation and message writes shared by the pipeline (bot replies, handoffs) and the agents' inbox.
+"""Conversation and message writes: the agents' actions, and the rows the pipeline writes in bulk.
 
 Nothing here commits: callers own the transaction, so a reply and the decision that produced it land together.
 """
@@ -6,10 +6,11 @@ Nothing here commits: callers own the transaction, so a reply and the decision t
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.db.models import (
@@ -23,7 +24,6 @@ from ventanilla.db.models import (
     SenderType,
 )
 
-
 UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
 
 
@@ -34,6 +34,52 @@ class AssignmentNeedsHumanError(Exception):
 def new_provider_id() -> str:
     """A WhatsApp-style message id chosen before the first attempt, so a resend is recognisable as the same one."""
     return "3EB0" + secrets.token_hex(10).upper()
+
+
+def outgoing_values(
+    conversation_id: UUID,
+    service_point_id: UUID,
+    content: str,
+    sender_type: SenderType,
+    now: datetime,
+    sender_user_id: UUID | None = None,
+) -> dict[str, Any]:
+    """The columns of an OUT message entering the outbox (PENDING, due now), for the ORM and for bulk inserts."""
+    return {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "service_point_id": service_point_id,
+        "direction": Direction.OUT,
+        "sender_type": sender_type,
+        "sender_user_id": sender_user_id,
+        "content": content,
+        "provider_message_id": new_provider_id(),
+        "timestamp": now,
+        "delivery_status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def handoff_event_values(
+    conversation_id: UUID, service_point_id: UUID, from_status: ConversationStatus, reason: str, now: datetime
+) -> dict[str, Any]:
+    """The history entry of a handoff asked by the bot (no actor: the bot)."""
+    return {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "service_point_id": service_point_id,
+        "kind": ConversationEventKind.HANDOFF_REQUESTED,
+        "actor_user_id": None,
+        "from_status": from_status,
+        "to_status": ConversationStatus.HUMAN,
+        "assigned_to_user_id": None,
+        "reason": reason,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 class ConversationWriter:
@@ -51,29 +97,11 @@ class ConversationWriter:
         """An OUT message in the outbox (PENDING); the delivery worker sends it after the commit."""
         now = now or datetime.now(UTC)
         message = Message(
-            conversation_id=conversation.id,
-            service_point_id=conversation.service_point_id,
-            direction=Direction.OUT,
-            sender_type=sender_type,
-            sender_user_id=sender_user_id,
-            content=content,
-            provider_message_id=new_provider_id(),
-            timestamp=now,
-            delivery_status=DeliveryStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
+            **outgoing_values(conversation.id, conversation.service_point_id, content, sender_type, now, sender_user_id)
         )
         self.session.add(message)
         conversation.last_message_at = max(conversation.last_message_at, now)
         return message
-
-    def hand_off(self, conversation: Conversation, reason: str, now: datetime | None = None) -> ConversationEvent:
-        """The bot asks for a person: the conversation goes HUMAN, waiting, with the bot's reason on record."""
-        before = conversation.status
-        conversation.status = ConversationStatus.HUMAN
-        conversation.handoff_reason = reason
-        conversation.waiting_since = now or datetime.now(UTC)
-        return self._event(conversation, ConversationEventKind.HANDOFF_REQUESTED, None, before, reason)
 
     def change(
         self,
@@ -81,7 +109,7 @@ class ConversationWriter:
         *,
         actor_id: UUID,
         status: ConversationStatus | None = None,
-        assignee: UUID | None | object = UNCHANGED,
+        assignee: UUID | object | None = UNCHANGED,
         reason: str | None = None,
     ) -> list[ConversationEvent]:
         """An agent takes over (HUMAN), gives back (BOT) or reassigns; each change is an event in the history."""
@@ -135,8 +163,3 @@ class ConversationWriter:
         )
         self.session.add(event)
         return event
-
-    async def mark_handled(self, message_ids: list[UUID], now: datetime | None = None) -> None:
-        await self.session.execute(
-            update(Message).where(Message.id.in_(message_ids)).values(handled_at=now or datetime.now(UTC))
-        )

@@ -38,7 +38,9 @@ class AdminPages(Controller):
     async def points(
         self, request: Request[User, Token, State], service_points: NamedDependency[ServicePointService]
     ) -> Template:
-        return page(request, "admin_points.html", section="puntos", points=await service_points.list_visible(request.user))
+        return page(
+            request, "admin_points.html", section="puntos", points=await service_points.list_visible(request.user)
+        )
 
     @get("/usuarios")
     async def users(

@@ -44,17 +44,23 @@ class PointPages(Controller):
         return page(request, "points.html", points=await service_points.list_visible(request.user))
 
     @get(POINT, guards=[requires_point_member])
-    async def point(self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]) -> Template:
+    async def point(
+        self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]
+    ) -> Template:
         qr_pending = request.app.state.sessions.pending_qr(service_point.id) is not None
         return page(request, "point.html", point=service_point, section="whatsapp", qr_pending=qr_pending)
 
     @get(POINT + "/inbox", guards=[requires_point_member])
-    async def inbox(self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]) -> Template:
+    async def inbox(
+        self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]
+    ) -> Template:
         return page(request, "inbox.html", point=service_point, section="inbox")
 
-    @get(POINT + "/envios", guards=[requires_point_member], dependencies={
-        "shipments": Provide(create_service_provider(ShipmentService))
-    })
+    @get(
+        POINT + "/envios",
+        guards=[requires_point_member],
+        dependencies={"shipments": Provide(create_service_provider(ShipmentService))},
+    )
     async def shipments(
         self,
         request: Request[User, Token, State],
@@ -86,9 +92,11 @@ class PointPages(Controller):
             paged=start is not None,
         )
 
-    @get(POINT + "/preguntas", guards=[requires_point_member], dependencies={
-        "faqs": Provide(create_service_provider(FaqService))
-    })
+    @get(
+        POINT + "/preguntas",
+        guards=[requires_point_member],
+        dependencies={"faqs": Provide(create_service_provider(FaqService))},
+    )
     async def faqs(
         self,
         request: Request[User, Token, State],
@@ -105,4 +113,3 @@ class PointPages(Controller):
             shared=[faq for faq in visible if faq.service_point_id is None],
             api_base=f"/api/service-points/{service_point.id}/faqs",
         )
-

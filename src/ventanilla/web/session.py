@@ -45,7 +45,9 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request[Any, Any, Any], status_code: int, error: str | None, email: str, target: str) -> Template:
+def _login_page(
+    request: Request[Any, Any, Any], status_code: int, error: str | None, email: str, target: str
+) -> Template:
     return page(request, "login.html", status_code=status_code, error=error, email=email, next=safe_next(target))
 
 
@@ -74,7 +76,9 @@ class SessionController(Controller):
         try:
             credentials = msgspec.convert({"email": data.email, "password": data.password}, LoginRequest)
         except msgspec.ValidationError:
-            return _login_page(request, HTTP_400_BAD_REQUEST, "Escribe tu correo y tu contraseña.", data.email, data.next)
+            return _login_page(
+                request, HTTP_400_BAD_REQUEST, "Escribe tu correo y tu contraseña.", data.email, data.next
+            )
         try:
             user = await check_login(request, users, credentials.email, credentials.password)
         except TooManyRequestsException as exc:
@@ -84,7 +88,9 @@ class SessionController(Controller):
             response.headers["Retry-After"] = str(wait)
             return response
         except NotAuthorizedException:
-            return _login_page(request, HTTP_401_UNAUTHORIZED, "Correo o contraseña incorrectos.", data.email, data.next)
+            return _login_page(
+                request, HTTP_401_UNAUTHORIZED, "Correo o contraseña incorrectos.", data.email, data.next
+            )
         jwt_auth: JWTCookieAuth[User, Token] = request.app.state.jwt_auth
         response = Redirect(safe_next(data.next), status_code=HTTP_303_SEE_OTHER)
         response.set_cookie(

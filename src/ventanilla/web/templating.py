@@ -56,6 +56,8 @@ def page(request: Request[Any, Any, Any], template: str, *, status_code: int = H
         context={
             "me": request.scope.get("user"),
             "simulator": request.app.state.settings.whatsapp_transport == "simulator",
+            "section": None,
+            "point": None,
             **context,
         },
         status_code=status_code,

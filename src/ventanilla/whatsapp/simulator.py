@@ -17,6 +17,7 @@ import string
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 from uuid import UUID
 
 from ventanilla.whatsapp.transport import (
@@ -46,11 +47,16 @@ class SentMessage:
 
 
 class SentRecord:
-    """What reached the phones, one JSONL file per point; a message id is recorded once."""
+    """What reached the phones, one JSONL file per point; a message id is recorded once.
+
+    Each line is written (and flushed to the operating system) before `send_text` returns, so even a kill -9
+    right after a send leaves it in the record.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._seen: dict[UUID, set[str]] = {}
+        self._files: dict[UUID, TextIO] = {}
 
     def _path(self, service_point_id: UUID) -> Path:
         return self.directory / f"sent-{service_point_id}.jsonl"
@@ -69,11 +75,19 @@ class SentRecord:
             seen = self._seen[service_point_id] = {m.message_id for m in self.read(service_point_id)}
         if message.message_id in seen:
             return False
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self._path(service_point_id).open("a") as handle:
-            handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+        handle = self._files.get(service_point_id)
+        if handle is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle = self._files[service_point_id] = self._path(service_point_id).open("a")
+        handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+        handle.flush()
         seen.add(message.message_id)
         return True
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
 
 
 class SimulatorSocket:
@@ -195,3 +209,4 @@ class SimulatorTransport:
     async def shutdown(self) -> None:
         for socket in list(self.sockets.values()):
             await socket.close()
+        self.record.close()

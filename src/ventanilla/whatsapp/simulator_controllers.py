@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime
 
@@ -103,8 +104,8 @@ class SimulatorController(Controller):
         messages = [_inbound(item) for item in data]
         try:
             socket = simulator.socket(service_point.id)
-            for message in messages:
-                await socket.deliver(message)
+            # all at once, in order, as the network hands them over; the pipeline stores them together
+            await asyncio.gather(*(socket.deliver(message) for message in messages))
         except SimulatorError as exc:
             raise SimulatorConflict(str(exc)) from None
         return SimulatorBatchAccepted(message_ids=[m.provider_message_id for m in messages])

@@ -1,0 +1,296 @@
+"""End-to-end pipeline throughput: customers' messages in through the simulator, answers out as SENT.
+
+    .venv/bin/python bench/pipeline.py [--points 10] [--customers 200] [--messages 3] [--database-url ...]
+    .venv/bin/python bench/pipeline.py --model-latency 1.0 [--conversations 200] [--messages 3]
+
+Offline mode (default): many points and customers send through `POST .../simulator/inbound/batch` into a live
+`ventanilla serve` with the offline bot. Prints messages/s from the first message in to the last answer SENT, p50/p99
+of inbound-stored -> reply-SENT, and, in the same run, a raw asyncpg baseline doing the same writes per message
+(upsert conversation, insert message, look the shipment up, insert the reply and mark the message handled, mark
+the reply sent) with the same concurrency, and the ratio between the two.
+
+Model mode (--model-latency S): the bot is the real openai SDK against a local fake model that answers after S
+seconds; N conversations write at once and answers/s is printed: with a 1 s model it is bounded by concurrency
+(N answers per second), not by the database pool.
+
+Without --database-url a fresh embedded PostgreSQL in a temporary directory is used; with it, give an empty
+scratch database (points and messages are inserted there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import free_port, process_env, stop, wait_until_ready  # noqa: E402
+
+ADMIN = {"email": "bench@example.com", "password": "bench-password"}
+TRACKING = "ABC123456"
+BATCH = 500
+
+
+def _dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg", "postgresql")
+
+
+async def _prepare(database_url: str, auth_dir: Path, points: int) -> list[str]:
+    connection = await asyncpg.connect(_dsn(database_url))
+    try:
+        ids = []
+        for index in range(points):
+            point_id = uuid.uuid4()
+            phone = f"+5932{index:07d}"
+            await connection.execute(
+                "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
+                "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
+                point_id,
+                f"Bench {index:03d}",
+                phone,
+            )
+            store = auth_dir / str(point_id)
+            store.mkdir(mode=0o700, parents=True)
+            (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
+            ids.append(str(point_id))
+        await connection.execute(
+            "INSERT INTO shipment (id, service_point_id, tracking_number, status, destination, last_update, "
+            "created_at, updated_at) VALUES ($1, $2, $3, 'IN_TRANSIT', 'Quito', now(), now(), now())",
+            uuid.uuid4(),
+            uuid.UUID(ids[0]),
+            TRACKING,
+        )
+        return ids
+    finally:
+        await connection.close()
+
+
+def _plan(points: list[str], customers: int, messages: int, text: str) -> list[tuple[str, list[dict]]]:
+    """Batches per point; every customer's messages are in order (round k holds everybody's k-th message)."""
+    plan = []
+    for p, point in enumerate(points):
+        payload = [
+            {"from": f"+5939{p:03d}{c:05d}", "text": text, "messageId": f"B{p:03d}{c:05d}{k:02d}"}
+            for k in range(messages)
+            for c in range(customers)
+        ]
+        plan.extend((point, payload[i : i + BATCH]) for i in range(0, len(payload), BATCH))
+    return plan
+
+
+async def _drive(base: str, plan: list[tuple[str, list[dict]]], database_url: str, total: int) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        points = sorted({point for point, _ in plan})
+        while True:  # every point resumed and connected
+            rows = (await http.get("/api/whatsapp/status")).json()
+            if sum(row["status"] == "CONNECTED" for row in rows) == len(points):
+                break
+            await asyncio.sleep(0.1)
+
+        async def sender(point: str) -> None:
+            for batch_point, batch in plan:
+                if batch_point == point:
+                    response = await http.post(f"/api/service-points/{point}/simulator/inbound/batch", json=batch)
+                    assert response.status_code == 202, response.text
+
+        started = datetime.now(UTC)
+        await asyncio.gather(*(sender(point) for point in points))
+        connection = await asyncpg.connect(_dsn(database_url))
+        try:
+            while True:
+                sent = await connection.fetchval(
+                    "SELECT count(*) FROM message WHERE direction = 'OUT' AND delivery_status = 'SENT'"
+                )
+                if sent >= total:
+                    break
+                await asyncio.sleep(0.2)
+            last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
+            latencies = await connection.fetch(
+                """
+                WITH i AS (SELECT conversation_id, created_at, row_number() OVER w AS n FROM message
+                           WHERE direction = 'IN' WINDOW w AS (PARTITION BY conversation_id ORDER BY timestamp, id)),
+                     o AS (SELECT conversation_id, sent_at, row_number() OVER w AS n FROM message
+                           WHERE direction = 'OUT' WINDOW w AS (PARTITION BY conversation_id ORDER BY timestamp, id))
+                SELECT extract(epoch FROM o.sent_at - i.created_at) * 1000 AS ms
+                FROM i JOIN o USING (conversation_id, n)
+                """
+            )
+        finally:
+            await connection.close()
+    values = sorted(row["ms"] for row in latencies)
+    elapsed = (last_sent - started).total_seconds()
+    return {
+        "messages": total,
+        "seconds": elapsed,
+        "per_second": total / elapsed,
+        "p50_ms": statistics.median(values),
+        "p99_ms": values[min(len(values) - 1, int(0.99 * len(values)))],
+    }
+
+
+async def _baseline(database_url: str, plan: list[tuple[str, list[dict]]], concurrency: int) -> float:
+    """The same writes per message with raw asyncpg and no framework: the floor of what the database costs."""
+    pool = await asyncpg.create_pool(_dsn(database_url), min_size=10, max_size=20)
+    lanes: dict[tuple[str, str], list[dict]] = {}
+    for point, batch in plan:
+        for message in batch:
+            lanes.setdefault((point, message["from"]), []).append(message)
+    queue: asyncio.Queue[tuple[tuple[str, str], list[dict]]] = asyncio.Queue()
+    for item in lanes.items():
+        queue.put_nowait(item)
+
+    async def handle(point: str, message: dict) -> None:
+        async with pool.acquire() as connection:
+            async with connection.transaction():
+                conversation = await connection.fetchval(
+                    "INSERT INTO conversation (id, service_point_id, customer_phone, status, last_message_at, "
+                    "created_at, updated_at) VALUES ($1, $2, $3, 'BOT', now(), now(), now()) "
+                    "ON CONFLICT (service_point_id, customer_phone) DO UPDATE SET last_message_at = now() RETURNING id",
+                    uuid.uuid4(),
+                    uuid.UUID(point),
+                    message["from"],
+                )
+                inbound = await connection.fetchval(
+                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
+                    "provider_message_id, timestamp, attempts, created_at, updated_at) VALUES ($1, $2, $3, 'IN', "
+                    "'CUSTOMER', $4, $5, now(), 0, now(), now()) ON CONFLICT DO NOTHING RETURNING id",
+                    uuid.uuid4(),
+                    conversation,
+                    uuid.UUID(point),
+                    message["text"],
+                    "RAW" + message["messageId"],
+                )
+            shipment = await connection.fetchrow(
+                "SELECT status, destination, eta FROM shipment WHERE tracking_number = $1", TRACKING
+            )
+            async with connection.transaction():
+                reply = await connection.fetchval(
+                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
+                    "provider_message_id, timestamp, delivery_status, attempts, next_attempt_at, created_at, "
+                    "updated_at) VALUES ($1, $2, $3, 'OUT', 'BOT', $4, $5, now(), 'PENDING', 0, now(), now(), now()) "
+                    "RETURNING id",
+                    uuid.uuid4(),
+                    conversation,
+                    uuid.UUID(point),
+                    f"Tu envío está {shipment['status']}",
+                    "RAWOUT" + message["messageId"],
+                )
+                await connection.execute("UPDATE message SET handled_at = now() WHERE id = $1", inbound)
+            await connection.execute(
+                "UPDATE message SET delivery_status = 'SENT', sent_at = now(), attempts = 1 WHERE id = $1", reply
+            )
+
+    async def worker() -> None:
+        while not queue.empty():
+            (point, _), messages = queue.get_nowait()
+            for message in messages:
+                await handle(point, message)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return sum(len(batch) for _, batch in plan) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=200, help="customers per point")
+    parser.add_argument("--conversations", type=int, default=200, help="model mode: conversations at once")
+    parser.add_argument("--messages", type=int, default=3, help="messages per customer")
+    parser.add_argument("--model-latency", type=float, default=None, help="seconds; switches to model mode")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+    model_mode = args.model_latency is not None
+    points = 1 if model_mode else args.points
+    customers = args.conversations if model_mode else args.customers
+    total = points * customers * args.messages
+    with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        env = process_env(
+            VENTANILLA_DATA_DIR=str(work / "data"),
+            AUTH_SESSIONS_DIR=str(work / "auth"),
+            WHATSAPP_TRANSPORT="simulator",
+            ADMIN_EMAIL=ADMIN["email"],
+            ADMIN_PASSWORD=ADMIN["password"],
+            LOG_LEVEL="WARNING",
+        )
+        if model_mode:  # the fake model runs as its own process, like a real remote API
+            model = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.openai_server", "--delay", str(args.model_latency)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            stack.callback(stop, model)
+            env.update(OPENAI_API_KEY="bench-key", OPENAI_BASE_URL=model.stdout.readline().strip())
+        if args.database_url:
+            env["DATABASE_URL"] = args.database_url
+        migrate = subprocess.run(
+            [sys.executable, "-m", "ventanilla", "migrate"], check=False, env=env, cwd=work, capture_output=True
+        )
+        if migrate.returncode:
+            raise SystemExit(migrate.stderr.decode())
+        if args.database_url:
+            database_url = args.database_url
+        else:
+            from ventanilla.db.embedded import start_embedded_server
+
+            database_url = start_embedded_server(work / "data")
+        point_ids = asyncio.run(_prepare(database_url, work / "auth", points))
+        text = "hola" if model_mode else f"¿dónde está mi paquete {TRACKING}?"
+        plan = _plan(point_ids, customers, args.messages, text)
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
+            env=env,
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}", server)
+            figures = asyncio.run(_drive(f"http://127.0.0.1:{port}", plan, database_url, total))
+        finally:
+            stop(server)
+        baseline = None if model_mode else asyncio.run(_baseline(database_url, plan, concurrency=64))
+    cpus = os.cpu_count()
+    if model_mode:
+        print(
+            f"pipeline benchmark, model mode: {customers} conversations at once x {args.messages} messages, "
+            f"fake model answering in {args.model_latency:.1f} s, {cpus} CPUs"
+        )
+        print(f"  answers/s        {figures['per_second']:8.1f}   ({total} answers in {figures['seconds']:.1f} s)")
+        print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
+        return
+    print(
+        f"pipeline benchmark, offline bot: {points} points x {customers} customers x {args.messages} messages "
+        f"= {total} messages, {cpus} CPUs"
+    )
+    print(f"  Ventanilla       {figures['per_second']:8.1f} messages/s   ({figures['seconds']:.1f} s end to end)")
+    print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
+    print(f"  raw asyncpg      {baseline:8.1f} messages/s   (same writes, same concurrency, no framework)")
+    print(f"  ratio            {figures['per_second'] / baseline:8.0%}")
+
+
+if __name__ == "__main__":
+    main()
