@@ -113,3 +113,24 @@ def test_cli_reports_one_line_and_exits_non_zero(tmp_path: Path, overrides: dict
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("ventanilla: error: ") and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_access_log_drops_query_strings() -> None:
+    """Searches carry phone numbers in the query string; the access log keeps only the path."""
+    import logging
+
+    from ventanilla.privacy import AccessLogWithoutQuery, mask_phone
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/service-points/x/conversations?q=%2B593991234567", "1.1", 200),
+        None,
+    )
+    assert AccessLogWithoutQuery().filter(record)
+    assert "593991234567" not in record.getMessage()
+    assert "/api/service-points/x/conversations" in record.getMessage()
+    assert mask_phone("+593991234567") == "+59399****567"

@@ -20,6 +20,7 @@ from ventanilla.config import ConfigError, Settings, load_settings
 from ventanilla.db import migrations
 from ventanilla.db.embedded import start_embedded_server
 from ventanilla.instance_lock import serve_lock
+from ventanilla.privacy import AccessLogWithoutQuery
 
 logger = logging.getLogger("ventanilla")
 _T = TypeVar("_T")
@@ -87,6 +88,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead, so that exit
         # handlers run and the embedded PostgreSQL is stopped with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        logging.getLogger("uvicorn.access").addFilter(AccessLogWithoutQuery())
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=15)
     return 0
 

@@ -43,11 +43,11 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 from neonize.utils.jid import build_jid
 
+from ventanilla.privacy import mask_phone
 from ventanilla.whatsapp.neonize import (
     SESSION_DB,
     NeonizeSocket,
     NeonizeTransport,
-    mask_phone,
     message_text,
     translate,
 )

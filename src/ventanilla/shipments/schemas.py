@@ -78,12 +78,12 @@ class ShipmentUpdate(CamelStruct):
     unless the body sets it. The tracking number is the shipment's identity and cannot change."""
 
     status: ShipmentStatus | msgspec.UnsetType = msgspec.UNSET
-    origin: ShortText | None | msgspec.UnsetType = msgspec.UNSET
-    destination: ShortText | None | msgspec.UnsetType = msgspec.UNSET
-    eta: date | None | msgspec.UnsetType = msgspec.UNSET
+    origin: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    destination: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    eta: date | msgspec.UnsetType | None = msgspec.UNSET
     last_update: AwareDatetime | msgspec.UnsetType = msgspec.UNSET
-    sender_name: ShortText | None | msgspec.UnsetType = msgspec.UNSET
-    recipient_name: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    sender_name: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    recipient_name: ShortText | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ShipmentRead(CamelStruct):

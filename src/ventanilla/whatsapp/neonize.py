@@ -48,6 +48,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ProtocolMessage
 from neonize.utils.jid import build_jid
 
+from ventanilla.privacy import mask_phone
 from ventanilla.schemas import E164_PATTERN
 from ventanilla.whatsapp.transport import (
     Connected,
@@ -126,13 +127,6 @@ T = TypeVar("T")
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------------
-
-
-def mask_phone(phone: str) -> str:
-    """+593991234567 -> +59399****567: enough to tell customers apart in a log, not enough to call them."""
-    digits = phone.removeprefix("+")
-    masked = f"{digits[:5]}****{digits[-3:]}" if len(digits) > 8 else f"****{digits[-2:]}"
-    return f"+{masked}" if phone.startswith("+") else masked
 
 
 def _mask_numbers(text: str) -> str:
