@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import free_port, process_env, stop  # noqa: E402
 
 ADMIN = {"email": "bench@example.com", "password": "bench-password"}
+SAMPLE_SECONDS = 5.0
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -72,16 +73,19 @@ async def _measure(base: str, points: int, server: subprocess.Popen[str], starte
                 await asyncio.sleep(0.05)
         token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
         headers = {"Authorization": f"Bearer {token}"}
-        while connected_at is None and time.monotonic() - started < 300:
+        # sample while the sessions resume, and a little longer, so the figures cover the whole start-up
+        while (
+            connected_at is None or time.monotonic() - ready_at < SAMPLE_SECONDS
+        ) and time.monotonic() - started < 300:
             for path in latencies:
                 t0 = time.monotonic()
                 response = await http.get(path, headers=headers)
                 latencies[path].append((time.monotonic() - t0) * 1000)
                 if path == "/api/whatsapp/status":
                     rows = response.json()
-                    if sum(row["status"] == "CONNECTED" for row in rows) == points:
+                    if connected_at is None and sum(row["status"] == "CONNECTED" for row in rows) == points:
                         connected_at = time.monotonic()
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.01)
     if connected_at is None:
         raise SystemExit("not every point connected within 300 s")
     figures = {"ready_s": ready_at - started, "all_connected_s": connected_at - started}
