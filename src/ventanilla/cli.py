@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -89,8 +90,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # handlers run and the embedded PostgreSQL is stopped with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         logging.getLogger("uvicorn.access").addFilter(AccessLogWithoutQuery())
+        _raise_open_file_limit()
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=15)
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Every branch holds sockets and files, and neonize leaks one SQLite handle per reconnect: use the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        logger.info("open file limit raised from %d to %d", soft, hard)
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
