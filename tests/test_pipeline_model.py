@@ -1,0 +1,104 @@
+"""End to end through the simulator with the GPT path: the real openai SDK against the scripted local model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import World
+from tests.fakes.openai_server import FakeOpenAI, completion, error, running_fake_openai, tool_call
+from tests.test_pipeline import CUSTOMER, _phone, _replies, _say, linked  # noqa: F401  (fixture)
+from tests.whatsapp.conftest import FAST
+from ventanilla.app import create_app
+from ventanilla.config import Settings, load_settings
+from ventanilla.db.models import Conversation, ToolCall
+from ventanilla.delivery.worker import DeliveryPolicy
+from ventanilla.pipeline import PipelinePolicy
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+def model() -> Iterator[FakeOpenAI]:
+    with running_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(settings: Settings, model: FakeOpenAI) -> Litestar:
+    environ = {
+        "DATABASE_URL": settings.require_database_url(),
+        "VENTANILLA_DATA_DIR": str(settings.data_dir),
+        "AUTH_SESSIONS_DIR": str(settings.auth_sessions_dir),
+        "WHATSAPP_TRANSPORT": "simulator",
+        "JWT_SECRET": settings.jwt_secret,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": model.url,
+    }
+    return create_app(
+        load_settings(environ, env_file=None),
+        session_policy=FAST,
+        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
+        delivery_policy=DeliveryPolicy(poll_seconds=0.05),
+    )
+
+
+async def test_tracking_through_the_model_carries_the_label_from_the_tool(
+    client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
+) -> None:
+    model.script(
+        completion(tool_calls=[tool_call("consultar_guia", {"trackingNumber": "#abc-123 456"})]),
+        completion("Tu envío ABC123456 está En tránsito hacia Quito."),
+    )
+    await _say(client, linked, linked.point_a, "¿Dónde está mi paquete #abc-123 456?")
+    [reply] = await _replies(client, linked, linked.point_a, 1)
+    assert reply == "Tu envío ABC123456 está En tránsito hacia Quito."
+    second_request = model.requests[1]
+    [tool_message] = second_request.messages("tool")
+    assert "En tránsito" in tool_message["content"] and "Secreta" not in tool_message["content"]
+    [audit] = (await session.scalars(select(ToolCall))).all()
+    assert (audit.engine, audit.tool, audit.outcome) == ("openai", "consultar_guia", "ok")
+
+
+async def test_an_invented_status_is_never_sent(client: Client, linked: World, model: FakeOpenAI) -> None:
+    model.script(
+        completion(tool_calls=[tool_call("consultar_guia", {"trackingNumber": "ABC123456"})]),
+        completion("¡Buenas noticias! Tu envío ABC123456 ya fue Entregado."),  # the tool said En tránsito
+    )
+    await _say(client, linked, linked.point_a, "ABC123456")
+    [reply] = await _replies(client, linked, linked.point_a, 1)
+    assert "Entregado" not in reply and "En tránsito" in reply
+
+
+async def test_a_request_for_a_person_hands_over_and_the_bot_stays_silent(
+    client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
+) -> None:
+    model.script(completion(tool_calls=[tool_call("transferir_a_humano", {"reason": "El cliente pidió un asesor"})]))
+    await _say(client, linked, linked.point_a, "quiero hablar con alguien")
+    [reply] = await _replies(client, linked, linked.point_a, 1)
+    conversation = await session.scalar(select(Conversation))
+    assert conversation is not None and conversation.status == "HUMAN"
+    assert conversation.handoff_reason == "El cliente pidió un asesor"
+    await _say(client, linked, linked.point_a, "¿hola?")
+    await _replies(client, linked, linked.point_a, 1)
+    assert len(model.requests) == 1  # nobody asked the model about the second message
+    assert reply
+
+
+async def test_a_model_that_keeps_failing_falls_back_to_the_offline_engine(
+    client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
+) -> None:
+    model.repeat(error(500), 10)
+    await _say(client, linked, linked.point_a, "¿dónde está ABC123456?")
+    [reply] = await _replies(client, linked, linked.point_a, 1)
+    assert "En tránsito" in reply  # answered anyway, from the database
+    [audit] = (await session.scalars(select(ToolCall))).all()
+    assert audit.engine == "offline"
+    metrics = (await client.get("/metrics")).text
+    assert 'ventanilla_bot_fallbacks_total{reason="api_status_500"}' in metrics
+    assert (await _phone(client, linked, linked.point_a))[0]["to"] == CUSTOMER
