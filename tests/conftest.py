@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -29,7 +30,7 @@ from ventanilla.auth.passwords import hash_password
 from ventanilla.config import Settings, load_settings, parse_database_url
 from ventanilla.db import migrations
 from ventanilla.db.embedded import start_embedded_server
-from ventanilla.db.models import MemberRole, Membership, ServicePoint, User
+from ventanilla.db.models import Faq, MemberRole, Membership, ServicePoint, Shipment, ShipmentStatus, User
 
 TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789"
 
@@ -196,3 +197,38 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await task
+
+
+@pytest.fixture
+async def linked(client: AsyncTestClient[Litestar], world: World, session: AsyncSession) -> World:
+    """The world with both points linked through the simulator, a shipment (of B) and each point's own FAQ."""
+    session.add_all(
+        [
+            Shipment(
+                service_point_id=world.point_b,
+                tracking_number="ABC123456",
+                status=ShipmentStatus.IN_TRANSIT,
+                destination="Quito",
+                eta=date(2030, 1, 15),
+                recipient_name="Secreta Persona",
+            ),
+            Faq(
+                service_point_id=world.point_a,
+                question="¿Cuál es el horario de atención?",
+                answer="Punto A atiende de 8 a 18.",
+                keywords=["horario", "abren"],
+            ),
+            Faq(
+                service_point_id=world.point_b,
+                question="¿Cuál es el horario de atención?",
+                answer="Punto B atiende de 9 a 17.",
+                keywords=["horario", "abren"],
+            ),
+        ]
+    )
+    await session.commit()
+    from tests.flow import link
+
+    for point in (world.point_a, world.point_b):
+        await link(client, world, point)
+    return world

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
+from tests.flow import link, phone, say
 from tests.helpers import free_port, process_env, stop, wait_until_ready
-from tests.inbox.test_inbox_api import link, phone, say
 from tests.whatsapp.conftest import eventually
 from ventanilla.db.models import (
     Conversation,

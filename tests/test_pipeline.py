@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 
 import pytest
 from litestar import Litestar
@@ -12,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
+from tests.flow import CUSTOMER, received, say, wait_phone
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
 from ventanilla.config import Settings
@@ -19,17 +19,13 @@ from ventanilla.db.models import (
     Conversation,
     ConversationEvent,
     Direction,
-    Faq,
     Message,
-    Shipment,
-    ShipmentStatus,
     ToolCall,
 )
 from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
 
 Client = AsyncTestClient[Litestar]
-CUSTOMER = "+593991112233"
 
 
 @pytest.fixture
@@ -42,99 +38,32 @@ def app(settings: Settings) -> Litestar:
     )
 
 
-@pytest.fixture
-async def linked(client: Client, world: World, session: AsyncSession) -> World:
-    session.add_all(
-        [
-            Shipment(
-                service_point_id=world.point_b,
-                tracking_number="ABC123456",
-                status=ShipmentStatus.IN_TRANSIT,
-                destination="Quito",
-                eta=date(2030, 1, 15),
-                recipient_name="Secreta Persona",
-            ),
-            Faq(
-                service_point_id=world.point_a,
-                question="¿Cuál es el horario de atención?",
-                answer="Punto A atiende de 8 a 18.",
-                keywords=["horario", "abren"],
-            ),
-            Faq(
-                service_point_id=world.point_b,
-                question="¿Cuál es el horario de atención?",
-                answer="Punto B atiende de 9 a 17.",
-                keywords=["horario", "abren"],
-            ),
-        ]
-    )
-    await session.commit()
-    for point in (world.point_a, world.point_b):
-        await client.post(f"/api/service-points/{point}/whatsapp/connect", headers=world.admin.headers)
-
-        async def pending(p: object = point) -> bool:
-            response = await client.get(f"/api/service-points/{p}/whatsapp", headers=world.admin.headers)
-            return response.json()["qrAvailable"]
-
-        await eventually(pending, what="QR")
-        await client.post(f"/api/service-points/{point}/simulator/scan", headers=world.admin.headers)
-
-        async def connected(p: object = point) -> bool:
-            response = await client.get(f"/api/service-points/{p}/whatsapp", headers=world.admin.headers)
-            return response.json()["status"] == "CONNECTED"
-
-        await eventually(connected, what="CONNECTED")
-    return world
-
-
-async def _say(client: Client, world: World, point: object, text: str, message_id: str | None = None) -> str:
-    body = {"from": CUSTOMER, "text": text} | ({"messageId": message_id} if message_id else {})
-    response = await client.post(
-        f"/api/service-points/{point}/simulator/inbound", json=body, headers=world.admin.headers
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["messageId"]
-
-
-async def _phone(client: Client, world: World, point: object) -> list[dict]:
-    response = await client.get(f"/api/service-points/{point}/simulator/sent", headers=world.admin.headers)
-    return response.json()
-
-
-async def _replies(client: Client, world: World, point: object, count: int) -> list[str]:
-    async def arrived() -> bool:
-        return len(await _phone(client, world, point)) >= count
-
-    await eventually(arrived, timeout=10, what=f"{count} replies")
-    return [m["text"] for m in await _phone(client, world, point)]
-
-
 async def test_tracking_question_gets_the_right_label_and_no_other(client: Client, linked: World) -> None:
-    await _say(client, linked, linked.point_a, "hola, ¿dónde está mi paquete #abc-123 456?")
-    [reply] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "hola, ¿dónde está mi paquete #abc-123 456?")
+    [reply] = await wait_phone(client, linked, linked.point_a, 1)
     assert "En tránsito" in reply and "ABC123456" in reply
     for other in ("Registrado", "Disponible para retiro", "En reparto", "Entregado", "Devuelto", "Con novedad"):
         assert other not in reply
     assert "Secreta" not in reply  # recipients' names never leave the database
-    phone = await _phone(client, linked, linked.point_a)
+    phone = await received(client, linked, linked.point_a)
     assert phone[0]["to"] == CUSTOMER
-    assert await _phone(client, linked, linked.point_b) == []  # answered through A's socket only
+    assert await received(client, linked, linked.point_b) == []  # answered through A's socket only
 
 
 async def test_missing_and_unknown_numbers(client: Client, linked: World) -> None:
-    await _say(client, linked, linked.point_a, "quiero saber dónde está mi paquete")
-    [ask] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "quiero saber dónde está mi paquete")
+    [ask] = await wait_phone(client, linked, linked.point_a, 1)
     assert "ABC123456" in ask  # asks for the number with the example
-    await _say(client, linked, linked.point_a, "es XYZ999999")
-    _, unknown = await _replies(client, linked, linked.point_a, 2)
+    await say(client, linked, linked.point_a, "es XYZ999999")
+    _, unknown = await wait_phone(client, linked, linked.point_a, 2)
     assert "XYZ999999" in unknown and "En tránsito" not in unknown
 
 
 async def test_faqs_come_from_the_right_branch(client: Client, linked: World) -> None:
-    await _say(client, linked, linked.point_a, "¿a qué hora abren?")
-    await _say(client, linked, linked.point_b, "¿a qué hora abren?")
-    [a] = await _replies(client, linked, linked.point_a, 1)
-    [b] = await _replies(client, linked, linked.point_b, 1)
+    await say(client, linked, linked.point_a, "¿a qué hora abren?")
+    await say(client, linked, linked.point_b, "¿a qué hora abren?")
+    [a] = await wait_phone(client, linked, linked.point_a, 1)
+    [b] = await wait_phone(client, linked, linked.point_b, 1)
     assert "Punto A atiende" in a and "Punto B" not in a
     assert "Punto B atiende" in b and "Punto A" not in b
 
@@ -142,8 +71,8 @@ async def test_faqs_come_from_the_right_branch(client: Client, linked: World) ->
 async def test_handoff_turns_human_and_the_bot_stays_silent(
     client: Client, linked: World, session: AsyncSession
 ) -> None:
-    await _say(client, linked, linked.point_a, "quiero hablar con un asesor por favor")
-    [handoff] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "quiero hablar con un asesor por favor")
+    [handoff] = await wait_phone(client, linked, linked.point_a, 1)
     assert "asesor" in handoff.lower() or "agente" in handoff.lower()
     conversation = await session.scalar(select(Conversation).where(Conversation.service_point_id == linked.point_a))
     assert conversation is not None and conversation.status == "HUMAN"
@@ -152,9 +81,9 @@ async def test_handoff_turns_human_and_the_bot_stays_silent(
         await session.scalars(select(ConversationEvent).where(ConversationEvent.conversation_id == conversation.id))
     ).all()
     assert [e.kind for e in events] == ["HANDOFF_REQUESTED"]
-    await _say(client, linked, linked.point_a, "¿hola? ¿ABC123456?")
+    await say(client, linked, linked.point_a, "¿hola? ¿ABC123456?")
     await asyncio.sleep(0.5)
-    assert len(await _phone(client, linked, linked.point_a)) == 1  # no bot reply any more
+    assert len(await received(client, linked, linked.point_a)) == 1  # no bot reply any more
     stored = await session.scalar(
         select(func.count())
         .select_from(Message)
@@ -164,12 +93,12 @@ async def test_handoff_turns_human_and_the_bot_stays_silent(
 
 
 async def test_redelivered_message_is_answered_once(client: Client, linked: World, session: AsyncSession) -> None:
-    first = await _say(client, linked, linked.point_a, "ABC123456", message_id="WAMID-1")
-    await asyncio.gather(*(_say(client, linked, linked.point_a, "ABC123456", message_id="WAMID-1") for _ in range(5)))
+    first = await say(client, linked, linked.point_a, "ABC123456", message_id="WAMID-1")
+    await asyncio.gather(*(say(client, linked, linked.point_a, "ABC123456", message_id="WAMID-1") for _ in range(5)))
     assert first == "WAMID-1"
-    await _replies(client, linked, linked.point_a, 1)
+    await wait_phone(client, linked, linked.point_a, 1)
     await asyncio.sleep(0.5)
-    assert len(await _phone(client, linked, linked.point_a)) == 1
+    assert len(await received(client, linked, linked.point_a)) == 1
     audits = await session.scalar(select(func.count()).select_from(ToolCall))
     assert audits >= 1
 
@@ -177,8 +106,8 @@ async def test_redelivered_message_is_answered_once(client: Client, linked: Worl
 async def test_messages_of_one_conversation_are_answered_in_order(client: Client, linked: World) -> None:
     texts = ["hola", "ABC123456", "XYZ999999", "gracias"]
     for text in texts:
-        await _say(client, linked, linked.point_a, text)
-    replies = await _replies(client, linked, linked.point_a, 4)
+        await say(client, linked, linked.point_a, text)
+    replies = await wait_phone(client, linked, linked.point_a, 4)
     assert "ABC123456" in replies[1] and "XYZ999999" in replies[2]
 
 
@@ -201,13 +130,13 @@ async def test_unanswered_messages_are_resumed_after_a_restart(
     )
     await session.commit()
     async with AsyncTestClient(create_app(settings, session_policy=FAST)) as second:
-        [reply] = await _replies(second, linked, linked.point_a, 1)
+        [reply] = await wait_phone(second, linked, linked.point_a, 1)
     assert "En tránsito" in reply
 
 
 async def test_tool_calls_are_audited_and_visible_to_admins(client: Client, linked: World) -> None:
-    await _say(client, linked, linked.point_a, "¿dónde está ABC123456?")
-    await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "¿dónde está ABC123456?")
+    await wait_phone(client, linked, linked.point_a, 1)
     response = await client.get(f"/api/tool-calls?servicePointId={linked.point_a}", headers=linked.admin.headers)
     assert response.status_code == 200
     [call] = [c for c in response.json()["items"] if c["tool"] == "consultar_guia"]
@@ -221,9 +150,9 @@ async def test_tool_calls_are_audited_and_visible_to_admins(client: Client, link
 
 
 async def test_metrics_count_the_flow(client: Client, linked: World) -> None:
-    await _say(client, linked, linked.point_a, "ABC123456")
-    await _say(client, linked, linked.point_a, "quiero hablar con una persona")
-    await _replies(client, linked, linked.point_a, 2)
+    await say(client, linked, linked.point_a, "ABC123456")
+    await say(client, linked, linked.point_a, "quiero hablar con una persona")
+    await wait_phone(client, linked, linked.point_a, 2)
     text = (await client.get("/metrics")).text
     point = str(linked.point_a)
     assert f'ventanilla_inbound_messages_total{{service_point="{point}"}} 2.0' in text

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.fakes.openai_server import FakeOpenAI, completion, error, running_fake_openai, tool_call
-from tests.test_pipeline import CUSTOMER, _phone, _replies, _say, linked  # noqa: F401  (fixture)
+from tests.flow import CUSTOMER, received, say, wait_phone
 from tests.whatsapp.conftest import FAST
 from ventanilla.app import create_app
 from ventanilla.config import Settings, load_settings
@@ -55,8 +55,8 @@ async def test_tracking_through_the_model_carries_the_label_from_the_tool(
         completion(tool_calls=[tool_call("consultar_guia", {"trackingNumber": "#abc-123 456"})]),
         completion("Tu envío ABC123456 está En tránsito hacia Quito."),
     )
-    await _say(client, linked, linked.point_a, "¿Dónde está mi paquete #abc-123 456?")
-    [reply] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "¿Dónde está mi paquete #abc-123 456?")
+    [reply] = await wait_phone(client, linked, linked.point_a, 1)
     assert reply == "Tu envío ABC123456 está En tránsito hacia Quito."
     second_request = model.requests[1]
     [tool_message] = second_request.messages("tool")
@@ -70,8 +70,8 @@ async def test_an_invented_status_is_never_sent(client: Client, linked: World, m
         completion(tool_calls=[tool_call("consultar_guia", {"trackingNumber": "ABC123456"})]),
         completion("¡Buenas noticias! Tu envío ABC123456 ya fue Entregado."),  # the tool said En tránsito
     )
-    await _say(client, linked, linked.point_a, "ABC123456")
-    [reply] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "ABC123456")
+    [reply] = await wait_phone(client, linked, linked.point_a, 1)
     assert "Entregado" not in reply and "En tránsito" in reply
 
 
@@ -79,13 +79,13 @@ async def test_a_request_for_a_person_hands_over_and_the_bot_stays_silent(
     client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
 ) -> None:
     model.script(completion(tool_calls=[tool_call("transferir_a_humano", {"reason": "El cliente pidió un asesor"})]))
-    await _say(client, linked, linked.point_a, "quiero hablar con alguien")
-    [reply] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "quiero hablar con alguien")
+    [reply] = await wait_phone(client, linked, linked.point_a, 1)
     conversation = await session.scalar(select(Conversation))
     assert conversation is not None and conversation.status == "HUMAN"
     assert conversation.handoff_reason == "El cliente pidió un asesor"
-    await _say(client, linked, linked.point_a, "¿hola?")
-    await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "¿hola?")
+    await wait_phone(client, linked, linked.point_a, 1)
     assert len(model.requests) == 1  # nobody asked the model about the second message
     assert reply
 
@@ -94,11 +94,11 @@ async def test_a_model_that_keeps_failing_falls_back_to_the_offline_engine(
     client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
 ) -> None:
     model.repeat(error(500), 10)
-    await _say(client, linked, linked.point_a, "¿dónde está ABC123456?")
-    [reply] = await _replies(client, linked, linked.point_a, 1)
+    await say(client, linked, linked.point_a, "¿dónde está ABC123456?")
+    [reply] = await wait_phone(client, linked, linked.point_a, 1)
     assert "En tránsito" in reply  # answered anyway, from the database
     [audit] = (await session.scalars(select(ToolCall))).all()
     assert audit.engine == "offline"
     metrics = (await client.get("/metrics")).text
     assert 'ventanilla_bot_fallbacks_total{reason="api_status_500"}' in metrics
-    assert (await _phone(client, linked, linked.point_a))[0]["to"] == CUSTOMER
+    assert (await received(client, linked, linked.point_a))[0]["to"] == CUSTOMER

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
+from tests.flow import CUSTOMER, link, phone, say, wait_phone
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
 from ventanilla.config import Settings
@@ -21,7 +22,6 @@ from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
 
 Client = AsyncTestClient[Litestar]
-CUSTOMER = "+593991112233"
 
 
 @pytest.fixture
@@ -38,44 +38,6 @@ def app(settings: Settings) -> Litestar:
 
 def _point(point: UUID) -> str:
     return f"/api/service-points/{point}"
-
-
-async def link(client: Client, world: World, point: UUID) -> None:
-    await client.post(f"{_point(point)}/whatsapp/connect", headers=world.admin.headers)
-
-    async def pending() -> bool:
-        return (await client.get(f"{_point(point)}/whatsapp", headers=world.admin.headers)).json()["qrAvailable"]
-
-    await eventually(pending, what="QR")
-    await client.post(f"{_point(point)}/simulator/scan", headers=world.admin.headers)
-
-    async def connected() -> bool:
-        return (await client.get(f"{_point(point)}/whatsapp", headers=world.admin.headers)).json()[
-            "status"
-        ] == "CONNECTED"
-
-    await eventually(connected, what="CONNECTED")
-
-
-async def say(client: Client, world: World, point: UUID, text: str, sender: str = CUSTOMER) -> None:
-    response = await client.post(
-        f"{_point(point)}/simulator/inbound", json={"from": sender, "text": text}, headers=world.admin.headers
-    )
-    assert response.status_code == 202
-
-
-async def phone(client: Client, world: World, point: UUID) -> list[str]:
-    return [
-        m["text"] for m in (await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)).json()
-    ]
-
-
-async def wait_phone(client: Client, world: World, point: UUID, count: int) -> list[str]:
-    async def arrived() -> bool:
-        return len(await phone(client, world, point)) >= count
-
-    await eventually(arrived, timeout=10, what=f"{count} messages on the phone")
-    return await phone(client, world, point)
 
 
 async def only_conversation(client: Client, world: World, point: UUID) -> dict:

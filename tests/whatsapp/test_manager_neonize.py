@@ -34,21 +34,21 @@ async def manager(engine: AsyncEngine, tmp_path: Path):
     await manager.stop()
 
 
-async def _point(sessions, name: str) -> UUID:  # noqa: ANN001
+async def _point(sessions, name: str) -> UUID:
     async with sessions() as session, session.begin():
         point = ServicePoint(name=name)
         session.add(point)
     return point.id
 
 
-async def _row(sessions, point: UUID) -> ServicePoint:  # noqa: ANN001
+async def _row(sessions, point: UUID) -> ServicePoint:
     async with sessions() as session:
         row = await session.get(ServicePoint, point)
         assert row is not None
         return row
 
 
-async def test_an_unlinked_point_that_cannot_reach_whatsapp_stops_with_a_plain_error(manager) -> None:  # noqa: ANN001
+async def test_an_unlinked_point_that_cannot_reach_whatsapp_stops_with_a_plain_error(manager) -> None:
     sessions_manager, sessions, _ = manager
     point = await _point(sessions, "Sin red")
     await sessions_manager.connect(point)
@@ -60,7 +60,7 @@ async def test_an_unlinked_point_that_cannot_reach_whatsapp_stops_with_a_plain_e
     assert (await _row(sessions, point)).last_error == messages.UNLINKED_DROP  # no QR loop, a plain reason
 
 
-async def test_a_linked_point_keeps_reconnecting_with_backoff(manager) -> None:  # noqa: ANN001
+async def test_a_linked_point_keeps_reconnecting_with_backoff(manager) -> None:
     sessions_manager, sessions, credentials = manager
     point = await _point(sessions, "Enlazada sin red")
     await make_linked_store(credentials.directory(point))

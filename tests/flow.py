@@ -1,0 +1,65 @@
+"""Driving the simulator over HTTP: link a point, make a customer write, read what the customer's phone received."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import World
+from tests.whatsapp.conftest import eventually
+
+Client = AsyncTestClient[Litestar]
+CUSTOMER = "+593991112233"
+
+
+def _point(point: UUID) -> str:
+    return f"/api/service-points/{point}"
+
+
+async def link(client: Client, world: World, point: UUID) -> None:
+    """Connect, wait for the QR, let the phone scan it, wait for CONNECTED."""
+    await client.post(f"{_point(point)}/whatsapp/connect", headers=world.admin.headers)
+
+    async def state() -> dict:
+        return (await client.get(f"{_point(point)}/whatsapp", headers=world.admin.headers)).json()
+
+    async def pending() -> bool:
+        return (await state())["qrAvailable"]
+
+    async def connected() -> bool:
+        return (await state())["status"] == "CONNECTED"
+
+    await eventually(pending, what="QR")
+    await client.post(f"{_point(point)}/simulator/scan", headers=world.admin.headers)
+    await eventually(connected, what="CONNECTED")
+
+
+async def say(
+    client: Client, world: World, point: UUID, text: str, *, sender: str = CUSTOMER, message_id: str | None = None
+) -> str:
+    """A customer's message arrives on the point's socket; returns its provider id."""
+    body = {"from": sender, "text": text} | ({"messageId": message_id} if message_id else {})
+    response = await client.post(f"{_point(point)}/simulator/inbound", json=body, headers=world.admin.headers)
+    assert response.status_code == 202, response.text
+    return response.json()["messageId"]
+
+
+async def received(client: Client, world: World, point: UUID) -> list[dict]:
+    """What the point's socket sent, as the phones received it."""
+    return (await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)).json()
+
+
+async def phone(client: Client, world: World, point: UUID) -> list[str]:
+    return [message["text"] for message in await received(client, world, point)]
+
+
+async def wait_phone(client: Client, world: World, point: UUID, count: int) -> list[str]:
+    """The texts received once there are at least `count`."""
+
+    async def arrived() -> bool:
+        return len(await received(client, world, point)) >= count
+
+    await eventually(arrived, timeout=10, what=f"{count} messages on the phone")
+    return await phone(client, world, point)
