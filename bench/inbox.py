@@ -16,27 +16,18 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import free_port, process_env, stop, wait_until_ready  # noqa: E402
-
-ADMIN = {"email": "bench@example.com", "password": "bench-password"}
+from harness import ADMIN, percentile, serving, workspace
+from tests.helpers import wait_until_ready
 
 
-async def _load(database_url: str, conversations: int, messages: int) -> tuple[str, list[uuid.UUID]]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+async def _load(dsn: str, conversations: int, messages: int) -> tuple[str, list[uuid.UUID]]:
+    connection = await asyncpg.connect(dsn)
     try:
         point = uuid.uuid4()
         now = datetime.now(UTC)
@@ -149,53 +140,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp:
-        work = Path(tmp)
-        env = process_env(
-            VENTANILLA_DATA_DIR=str(work / "data"),
-            AUTH_SESSIONS_DIR=str(work / "auth"),
-            WHATSAPP_TRANSPORT="simulator",
-            ADMIN_EMAIL=ADMIN["email"],
-            ADMIN_PASSWORD=ADMIN["password"],
-            LOG_LEVEL="WARNING",
-        )
-        if args.database_url:
-            env["DATABASE_URL"] = args.database_url
-        migrate = subprocess.run(
-            [sys.executable, "-m", "ventanilla", "migrate"], check=False, env=env, cwd=work, capture_output=True
-        )
-        if migrate.returncode:
-            raise SystemExit(migrate.stderr.decode())
-        if args.database_url:
-            database_url = args.database_url
-        else:
-            from ventanilla.db.embedded import start_embedded_server
-
-            database_url = start_embedded_server(work / "data")
+    with workspace(args.database_url) as space:
         loading = time.monotonic()
-        point, ids = asyncio.run(_load(database_url, args.conversations, args.messages))
+        point, ids = asyncio.run(_load(space.dsn, args.conversations, args.messages))
         loaded_in = time.monotonic() - loading
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}", server)
-            timings = asyncio.run(_measure(f"http://127.0.0.1:{port}", point, ids, args.requests))
-        finally:
-            stop(server)
+        with serving(space) as (base, server):
+            wait_until_ready(base, server)
+            timings = asyncio.run(_measure(base, point, ids, args.requests))
     print(
         f"inbox benchmark: {args.conversations:,} conversations, {args.messages:,} messages in one point "
         f"(loaded in {loaded_in:.0f} s), {args.requests} requests each, {os.cpu_count()} CPUs"
     )
     for name, values in timings.items():
-        ordered = sorted(values)
-        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        p99 = percentile(values, 0.99)
         print(f"  {name:14s} p50 {statistics.median(values):6.1f} ms   p99 {p99:6.1f} ms")
 
 

@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -35,23 +34,15 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from harness import ADMIN, ROOT, percentile, serving, workspace
+from tests.helpers import stop, wait_until_ready
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import free_port, process_env, stop, wait_until_ready  # noqa: E402
-
-ADMIN = {"email": "bench@example.com", "password": "bench-password"}
 TRACKING = "ABC123456"
 BATCH = 500
 
 
-def _dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg", "postgresql")
-
-
-async def _prepare(database_url: str, auth_dir: Path, points: int) -> list[str]:
-    connection = await asyncpg.connect(_dsn(database_url))
+async def _prepare(dsn: str, auth_dir: Path, points: int) -> list[str]:
+    connection = await asyncpg.connect(dsn)
     try:
         ids = []
         for index in range(points):
@@ -93,7 +84,7 @@ def _plan(points: list[str], customers: int, messages: int, text: str) -> list[t
     return plan
 
 
-async def _drive(base: str, plan: list[tuple[str, list[dict]]], database_url: str, total: int) -> dict[str, float]:
+async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total: int) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
         http.headers["Authorization"] = f"Bearer {token}"
@@ -112,7 +103,7 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], database_url: st
 
         started = datetime.now(UTC)
         await asyncio.gather(*(sender(point) for point in points))
-        connection = await asyncpg.connect(_dsn(database_url))
+        connection = await asyncpg.connect(dsn)
         try:
             while True:
                 sent = await connection.fetchval(
@@ -141,13 +132,13 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], database_url: st
         "seconds": elapsed,
         "per_second": total / elapsed,
         "p50_ms": statistics.median(values),
-        "p99_ms": values[min(len(values) - 1, int(0.99 * len(values)))],
+        "p99_ms": percentile(values, 0.99),
     }
 
 
-async def _baseline(database_url: str, plan: list[tuple[str, list[dict]]], concurrency: int) -> float:
+async def _baseline(dsn: str, plan: list[tuple[str, list[dict]]], concurrency: int) -> float:
     """The same writes per message with raw asyncpg and no framework: the floor of what the database costs."""
-    pool = await asyncpg.create_pool(_dsn(database_url), min_size=10, max_size=20)
+    pool = await asyncpg.create_pool(dsn, min_size=10, max_size=20)
     lanes: dict[tuple[str, str], list[dict]] = {}
     for point, batch in plan:
         for message in batch:
@@ -223,16 +214,8 @@ def main() -> None:
     points = 1 if model_mode else args.points
     customers = args.conversations if model_mode else args.customers
     total = points * customers * args.messages
-    with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp, ExitStack() as stack:
-        work = Path(tmp)
-        env = process_env(
-            VENTANILLA_DATA_DIR=str(work / "data"),
-            AUTH_SESSIONS_DIR=str(work / "auth"),
-            WHATSAPP_TRANSPORT="simulator",
-            ADMIN_EMAIL=ADMIN["email"],
-            ADMIN_PASSWORD=ADMIN["password"],
-            LOG_LEVEL="WARNING",
-        )
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
         if model_mode:  # the fake model runs as its own process, like a real remote API
             model = subprocess.Popen(
                 [sys.executable, "-m", "tests.fakes.openai_server", "--delay", str(args.model_latency)],
@@ -241,38 +224,16 @@ def main() -> None:
                 text=True,
             )
             stack.callback(stop, model)
-            env.update(OPENAI_API_KEY="bench-key", OPENAI_BASE_URL=model.stdout.readline().strip())
-        if args.database_url:
-            env["DATABASE_URL"] = args.database_url
-        migrate = subprocess.run(
-            [sys.executable, "-m", "ventanilla", "migrate"], check=False, env=env, cwd=work, capture_output=True
-        )
-        if migrate.returncode:
-            raise SystemExit(migrate.stderr.decode())
-        if args.database_url:
-            database_url = args.database_url
-        else:
-            from ventanilla.db.embedded import start_embedded_server
-
-            database_url = start_embedded_server(work / "data")
-        point_ids = asyncio.run(_prepare(database_url, work / "auth", points))
+            assert model.stdout is not None
+            env = {"OPENAI_API_KEY": "bench-key", "OPENAI_BASE_URL": model.stdout.readline().strip()}
+        space = stack.enter_context(workspace(args.database_url, **env))
+        point_ids = asyncio.run(_prepare(space.dsn, space.directory / "auth", points))
         text = "hola" if model_mode else f"¿dónde está mi paquete {TRACKING}?"
         plan = _plan(point_ids, customers, args.messages, text)
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}", server)
-            figures = asyncio.run(_drive(f"http://127.0.0.1:{port}", plan, database_url, total))
-        finally:
-            stop(server)
-        baseline = None if model_mode else asyncio.run(_baseline(database_url, plan, concurrency=64))
+        with serving(space) as (base, server):
+            wait_until_ready(base, server)
+            figures = asyncio.run(_drive(base, plan, space.dsn, total))
+        baseline = None if model_mode else asyncio.run(_baseline(space.dsn, plan, concurrency=64))
     cpus = os.cpu_count()
     if model_mode:
         print(

@@ -16,31 +16,19 @@ import json
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
+from harness import ADMIN, percentile, serving, workspace
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import free_port, process_env, stop  # noqa: E402
-
-ADMIN = {"email": "bench@example.com", "password": "bench-password"}
 SAMPLE_SECONDS = 5.0
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _prepare(database_url: str, auth_dir: Path, points: int) -> None:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+async def _prepare(dsn: str, auth_dir: Path, points: int) -> None:
+    connection = await asyncpg.connect(dsn)
     try:
         rows = []
         for index in range(points):
@@ -91,7 +79,7 @@ async def _measure(base: str, points: int, server: subprocess.Popen[str], starte
     figures = {"ready_s": ready_at - started, "all_connected_s": connected_at - started}
     for path, values in latencies.items():
         figures[f"{path} p50 ms"] = statistics.median(values)
-        figures[f"{path} p99 ms"] = _percentile(values, 0.99)
+        figures[f"{path} p99 ms"] = percentile(values, 0.99)
         figures[f"{path} samples"] = len(values)
     return figures
 
@@ -101,48 +89,14 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=200)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ventanilla-bench-") as tmp:
-        work = Path(tmp)
-        env = process_env(
-            VENTANILLA_DATA_DIR=str(work / "data"),
-            AUTH_SESSIONS_DIR=str(work / "auth"),
-            WHATSAPP_TRANSPORT="simulator",
-            ADMIN_EMAIL=ADMIN["email"],
-            ADMIN_PASSWORD=ADMIN["password"],
-            LOG_LEVEL="WARNING",
-        )
-        if args.database_url:
-            env["DATABASE_URL"] = args.database_url
-        migrate = subprocess.run(
-            [sys.executable, "-m", "ventanilla", "migrate"], check=False, env=env, cwd=work, capture_output=True
-        )
-        if migrate.returncode:
-            raise SystemExit(migrate.stderr.decode())
-        database_url = args.database_url or _embedded_url(work)
-        asyncio.run(_prepare(database_url, work / "auth", args.points))
-        port = free_port()
+    with workspace(args.database_url) as space:
+        asyncio.run(_prepare(space.dsn, space.directory / "auth", args.points))
         started = time.monotonic()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", args.points, server, started))
-        finally:
-            stop(server)
+        with serving(space) as (base, server):
+            figures = asyncio.run(_measure(base, args.points, server, started))
     print(f"sessions benchmark: {args.points} linked points (simulator), {os.cpu_count()} CPUs")
     for name, value in figures.items():
         print(f"  {name:32s} {value:10.1f}" if isinstance(value, float) else f"  {name:32s} {value:10d}")
-
-
-def _embedded_url(work: Path) -> str:
-    from ventanilla.db.embedded import start_embedded_server
-
-    return start_embedded_server(work / "data")
 
 
 if __name__ == "__main__":

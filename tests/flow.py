@@ -8,10 +8,27 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import World
-from tests.whatsapp.conftest import eventually
+from tests.whatsapp.conftest import FAST, eventually
+from ventanilla.app import create_app
+from ventanilla.config import Settings
+from ventanilla.delivery.worker import DeliveryPolicy
+from ventanilla.pipeline import PipelinePolicy
+from ventanilla.whatsapp.manager import SessionPolicy
 
 Client = AsyncTestClient[Litestar]
 CUSTOMER = "+593991112233"
+
+
+def fast_app(settings: Settings, sessions: SessionPolicy = FAST, settings_override: Settings | None = None) -> Litestar:
+    """The app with every timer shortened: QR codes, reconnects, the unanswered-message sweep, delivery retries."""
+    return create_app(
+        settings_override or settings,
+        session_policy=sessions,
+        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
+        delivery_policy=DeliveryPolicy(
+            poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2
+        ),
+    )
 
 
 def _point(point: UUID) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.flow import CUSTOMER, received, say, wait_phone
+from tests.flow import CUSTOMER, fast_app, received, say, wait_phone
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
 from ventanilla.config import Settings
@@ -22,20 +22,13 @@ from ventanilla.db.models import (
     Message,
     ToolCall,
 )
-from ventanilla.delivery.worker import DeliveryPolicy
-from ventanilla.pipeline import PipelinePolicy
 
 Client = AsyncTestClient[Litestar]
 
 
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    return create_app(
-        settings,
-        session_policy=FAST,
-        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
-        delivery_policy=DeliveryPolicy(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2),
-    )
+    return fast_app(settings)
 
 
 async def test_tracking_question_gets_the_right_label_and_no_other(client: Client, linked: World) -> None:

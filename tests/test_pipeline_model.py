@@ -12,13 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.fakes.openai_server import FakeOpenAI, completion, error, running_fake_openai, tool_call
-from tests.flow import CUSTOMER, received, say, wait_phone
-from tests.whatsapp.conftest import FAST
-from ventanilla.app import create_app
+from tests.flow import CUSTOMER, fast_app, received, say, wait_phone
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.models import Conversation, ToolCall
-from ventanilla.delivery.worker import DeliveryPolicy
-from ventanilla.pipeline import PipelinePolicy
 
 Client = AsyncTestClient[Litestar]
 
@@ -40,12 +36,7 @@ def app(settings: Settings, model: FakeOpenAI) -> Litestar:
         "OPENAI_API_KEY": "test-key",
         "OPENAI_BASE_URL": model.url,
     }
-    return create_app(
-        load_settings(environ, env_file=None),
-        session_policy=FAST,
-        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
-        delivery_policy=DeliveryPolicy(poll_seconds=0.05),
-    )
+    return fast_app(load_settings(environ, env_file=None))
 
 
 async def test_tracking_through_the_model_carries_the_label_from_the_tool(

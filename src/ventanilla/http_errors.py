@@ -1,4 +1,5 @@
-"""Validation errors that name the offending field, always.
+"""HTTP errors shared by the controllers: a 409 for a state that forbids the action, and validation errors that
+always name the offending field.
 
 msgspec reports a missing or unknown field against the whole body (`key: "data"`) and names the field only
 inside the message; this handler moves that name into `key` so clients can point at the field directly.
@@ -10,8 +11,16 @@ import re
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException, ValidationException
 from litestar.exceptions.responses import create_exception_response
+from litestar.status_codes import HTTP_409_CONFLICT
+
+
+class ConflictException(ClientException):
+    """The request is well formed, but the current state forbids it (already connected, not FAILED, ...)."""
+
+    status_code = HTTP_409_CONFLICT
+
 
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
 

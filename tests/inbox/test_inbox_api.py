@@ -13,27 +13,17 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.flow import CUSTOMER, link, phone, say, wait_phone
-from tests.whatsapp.conftest import FAST, eventually
-from ventanilla.app import create_app
+from tests.flow import CUSTOMER, fast_app, link, phone, say, wait_phone
+from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
 from ventanilla.db.models import Conversation, DeliveryStatus, Direction, Message, SenderType
-from ventanilla.delivery.worker import DeliveryPolicy
-from ventanilla.pipeline import PipelinePolicy
 
 Client = AsyncTestClient[Litestar]
 
 
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    return create_app(
-        settings,
-        session_policy=FAST,
-        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
-        delivery_policy=DeliveryPolicy(
-            poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2
-        ),
-    )
+    return fast_app(settings)
 
 
 def _point(point: UUID) -> str:

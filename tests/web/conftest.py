@@ -21,11 +21,9 @@ import pytest
 from litestar import Litestar
 
 from tests.conftest import Actor, World
+from tests.flow import fast_app
 from tests.whatsapp.conftest import eventually
-from ventanilla.app import create_app
 from ventanilla.config import Settings
-from ventanilla.delivery.worker import DeliveryPolicy
-from ventanilla.pipeline import PipelinePolicy
 from ventanilla.whatsapp.manager import SessionPolicy
 
 if TYPE_CHECKING:
@@ -63,14 +61,7 @@ WEB_SESSIONS = SessionPolicy(
 
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    return create_app(
-        settings,
-        session_policy=WEB_SESSIONS,
-        pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
-        delivery_policy=DeliveryPolicy(
-            poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2
-        ),
-    )
+    return fast_app(settings, sessions=WEB_SESSIONS)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -8,14 +8,14 @@ from uuid import UUID
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.security.jwt import Token
-from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ConversationStatus, Message, ServicePoint, User
+from ventanilla.http_errors import ConflictException
 from ventanilla.inbox.schemas import (
     AgentMessage,
     ConversationDetail,
@@ -41,10 +41,6 @@ from ventanilla.service_points.dependencies import provide_service_point
 
 CONVERSATION = "/{conversation_id:uuid}"
 PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
-
-
-class ConflictException(ClientException):
-    status_code = HTTP_409_CONFLICT
 
 
 async def provide_inbox(db_session: NamedDependency[AsyncSession]) -> InboxService:

@@ -8,13 +8,14 @@ from advanced_alchemy.extensions.litestar.providers import create_service_provid
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException
+from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import JSONBody, QueryParameter
 from litestar.security.jwt import Token
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ServicePoint, User
+from ventanilla.http_errors import ConflictException
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.services import ServicePointService
 from ventanilla.whatsapp import qr
@@ -23,10 +24,6 @@ from ventanilla.whatsapp.schemas import PairCode, PairCodeRequest, PointStatus, 
 from ventanilla.whatsapp.transport import TransportError
 
 QrFormat = Literal["json", "png", "svg"]
-
-
-class ConflictException(ClientException):
-    status_code = HTTP_409_CONFLICT
 
 
 async def provide_sessions(state: State) -> SessionManager:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ServicePoint
+from ventanilla.http_errors import ConflictException
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.whatsapp.schemas import (
     SimulatorBatchAccepted,
@@ -29,10 +30,6 @@ from ventanilla.whatsapp.transport import InboundText
 MAX_BATCH = 1000
 # The simulated phone of a point with no configured number: stable per point, clearly fake (+593 99 plus digits).
 FAKE_PHONE_PREFIX = "+59399"
-
-
-class SimulatorConflict(ClientException):
-    status_code = HTTP_409_CONFLICT
 
 
 async def provide_simulator(state: State) -> SimulatorTransport:
@@ -62,7 +59,7 @@ class SimulatorController(Controller):
         try:
             await simulator.socket(service_point.id).scan(phone)
         except SimulatorError as exc:
-            raise SimulatorConflict(str(exc)) from None
+            raise ConflictException(str(exc)) from None
 
     @post("/disconnect", summary="The connection drops (network) or the phone unlinks this device (logged_out)")
     async def disconnect(
@@ -74,7 +71,7 @@ class SimulatorController(Controller):
         try:
             await simulator.socket(service_point.id).drop(logged_out=data.reason == "logged_out")
         except SimulatorError as exc:
-            raise SimulatorConflict(str(exc)) from None
+            raise ConflictException(str(exc)) from None
 
     @post("/inbound", status_code=HTTP_202_ACCEPTED, summary="A customer's message arrives on this point's socket")
     async def inbound(
@@ -87,7 +84,7 @@ class SimulatorController(Controller):
         try:
             await simulator.socket(service_point.id).deliver(message)
         except SimulatorError as exc:
-            raise SimulatorConflict(str(exc)) from None
+            raise ConflictException(str(exc)) from None
         return SimulatorInboundAccepted(message_id=message.provider_message_id)
 
     @post("/inbound/batch", status_code=HTTP_202_ACCEPTED, summary="Many customers' messages arriving at once")
@@ -107,7 +104,7 @@ class SimulatorController(Controller):
             # all at once, in order, as the network hands them over; the pipeline stores them together
             await asyncio.gather(*(socket.deliver(message) for message in messages))
         except SimulatorError as exc:
-            raise SimulatorConflict(str(exc)) from None
+            raise ConflictException(str(exc)) from None
         return SimulatorBatchAccepted(message_ids=[m.provider_message_id for m in messages])
 
     @get("/sent", summary="What this point's socket sent, as the phones received it")
