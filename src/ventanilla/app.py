@@ -114,8 +114,8 @@ def create_app(
         ToolCallController,
         build_web_router(),
     ]
-    state = {"settings": settings, "alchemy": alchemy, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
-    state.update(sessions=sessions, live=publish, pipeline=pipeline, delivery=delivery)
+    state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
+    state.update(sessions=sessions, live=publish, delivery=delivery)
     if isinstance(transport, SimulatorTransport):
         route_handlers.append(SimulatorController)
         state["simulator"] = transport

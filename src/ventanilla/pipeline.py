@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, select, true, tuple_, update
@@ -41,12 +40,12 @@ from ventanilla.db.models import (
 )
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import handoff_event_values, outgoing_values
+from ventanilla.live.publisher import Publish
 from ventanilla.metrics import Metrics
 from ventanilla.privacy import mask_phone
 from ventanilla.whatsapp.transport import InboundText
 
 logger = logging.getLogger(__name__)
-Publish = Callable[[UUID, dict[str, Any]], None]
 HISTORY_TURNS = 12
 
 
@@ -87,7 +86,6 @@ class InboundPipeline:
         self._decisions: MicroBatcher[tuple[BotRequest, BotDecision], UUID | None] = MicroBatcher(self._apply_decisions)
         self._lanes = _Lanes(self._answer)
         self._sweeper: asyncio.Task[None] | None = None
-        self._closing = False
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -98,7 +96,6 @@ class InboundPipeline:
 
     async def stop(self) -> None:
         """Stop answering (messages are still stored); let bot work in flight finish within the bound."""
-        self._closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self._lanes.drain(self.policy.drain_seconds)
@@ -114,7 +111,7 @@ class InboundPipeline:
             return None
         logger.debug("point %s: stored message from %s", service_point_id, mask_phone(inbound.customer_phone))
         self._published_message(service_point_id, stored.conversation_id, stored.message_id, SenderType.CUSTOMER)
-        if stored.conversation_status is ConversationStatus.BOT and not self._closing:
+        if stored.conversation_status is ConversationStatus.BOT:  # (lanes refuse it once stopping)
             self._lanes.submit(stored.conversation_id, stored.message_id)
         return stored
 

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import msgspec
 
-E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+from ventanilla.db.models import E164_CHECK
+
+E164_PATTERN = E164_CHECK  # the same rule the database enforces
 
 PhoneNumber = Annotated[
     str,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +25,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from ventanilla.db.models import Conversation, DeliveryStatus, Message
 from ventanilla.db.session import SessionFactory
+from ventanilla.live.publisher import Publish
 from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import TransportError
 
@@ -65,7 +65,7 @@ class DeliveryWorker:
         self,
         sessions: SessionFactory,
         sender: Sender,
-        publish: Callable[[UUID, dict[str, Any]], None],
+        publish: Publish,
         metrics: Metrics,
         policy: DeliveryPolicy | None = None,
     ) -> None:

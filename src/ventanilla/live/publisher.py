@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
+
+# What services and workers are given to publish with: `publish(point_id, {"type": ..., ...})`.
+Publish = Callable[[UUID, dict[str, Any]], None]
 
 
 def channel_of(service_point_id: UUID) -> str:

@@ -16,17 +16,17 @@ from litestar.status_codes import HTTP_200_OK, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ServicePoint, ShipmentStatus, User
+from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.shipments.csv_import import MAX_IMPORT_BYTES, parse_shipments_csv
 from ventanilla.shipments.schemas import (
     ImportResult,
     ShipmentCreate,
+    ShipmentCursor,
     ShipmentPage,
     ShipmentRead,
     ShipmentUpdate,
     canonical_tracking_number,
-    decode_cursor,
-    encode_cursor,
 )
 from ventanilla.shipments.services import ShipmentService
 
@@ -85,9 +85,9 @@ class ShipmentController(Controller):
             str | None, QueryParameter(max_length=200, description="nextCursor of the previous page")
         ] = None,
     ) -> ShipmentPage:
-        after = decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, ShipmentCursor).tracking_number if cursor else None
         items, more = await shipments.list_page(service_point.id, limit=limit, after=after, status=status, q=q)
-        next_cursor = encode_cursor(items[-1].tracking_number) if more else None
+        next_cursor = encode_cursor(ShipmentCursor(items[-1].tracking_number)) if more else None
         return ShipmentPage(items=[ShipmentRead.of(s) for s in items], next_cursor=next_cursor)
 
     @post("/", summary="Register a shipment at this point (409 if the number exists anywhere)")

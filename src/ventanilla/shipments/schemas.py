@@ -1,10 +1,7 @@
-"""Bodies of the shipment endpoints, and the checks msgspec cannot express: tracking numbers and the page cursor."""
+"""Bodies of the shipment endpoints, the page cursor, and the tracking-number check msgspec cannot express."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
@@ -38,26 +35,10 @@ def canonical_tracking_number(raw: str, *, source: str, key: str = "trackingNumb
     return canonical
 
 
-_CURSOR_PREFIX = "t:"
-_CANONICAL = re.compile(TRACKING_NUMBER_PATTERN)
+class ShipmentCursor(msgspec.Struct):
+    """Where a page of shipments ended (they are listed by tracking number)."""
 
-
-def encode_cursor(last_tracking_number: str) -> str:
-    """Opaque to clients so the order key can change without breaking them."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_tracking_number}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The tracking number the previous page ended with; 400 naming `cursor` when it was not issued by us."""
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    last = decoded.removeprefix(_CURSOR_PREFIX)
-    if not decoded.startswith(_CURSOR_PREFIX) or not _CANONICAL.match(last):
-        message = "invalid cursor: pass the nextCursor of a previous page unchanged"
-        raise ValidationException(detail=message, extra=[{"key": "cursor", "message": message, "source": "query"}])
-    return last
+    tracking_number: Annotated[str, msgspec.Meta(pattern=TRACKING_NUMBER_PATTERN)]
 
 
 class ShipmentCreate(CamelStruct):

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 
 from ventanilla.db.models import ServicePoint, WhatsappStatus
 from ventanilla.db.session import SessionFactory
+from ventanilla.live.publisher import Publish
 from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.transport import (
@@ -44,7 +45,6 @@ from ventanilla.whatsapp.transport import (
 logger = logging.getLogger(__name__)
 
 InboundHandler = Callable[[UUID, InboundText], Awaitable[object]]
-Publisher = Callable[[UUID, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class SessionManager:
         credentials: CredentialStore,
         sessions: SessionFactory,
         on_inbound: InboundHandler,
-        publish: Publisher,
+        publish: Publish,
         policy: SessionPolicy | None = None,
     ) -> None:
         self.transport = transport
@@ -124,7 +124,6 @@ class SessionManager:
         async with self.sessions() as session:
             point_ids = list((await session.scalars(select(ServicePoint.id))).all())
         linked = [p for p in point_ids if self.transport.is_linked(self.credentials.root / str(p))]
-        self.size_executor(len(point_ids))
         async with self.sessions() as session, session.begin():
             await session.execute(
                 update(ServicePoint)
@@ -143,13 +142,15 @@ class SessionManager:
         await asyncio.gather(*(self._close_socket(p) for p in self._points.values()), return_exceptions=True)
         await self.transport.shutdown()
 
-    def size_executor(self, points: int) -> None:
+    def _size_executor(self) -> None:
         """neonize keeps one worker thread per connected client: make room for every point plus normal work."""
-        needed = points + 32
+        needed = len(self._points) + 32
         loop = asyncio.get_running_loop()
-        current = getattr(loop, "_default_executor", None)
-        if current is None or getattr(current, "_max_workers", 0) < needed:
-            loop.set_default_executor(ThreadPoolExecutor(max_workers=needed, thread_name_prefix="whatsapp"))
+        capacity = getattr(getattr(loop, "_default_executor", None), "_max_workers", 0)
+        if capacity < needed:  # doubled, so 200 points starting together replace it a handful of times, not 200
+            loop.set_default_executor(
+                ThreadPoolExecutor(max_workers=max(needed, 2 * capacity), thread_name_prefix="whatsapp")
+            )
 
     # --- operations (HTTP API) -----------------------------------------------------------------------------
 
@@ -341,6 +342,7 @@ class SessionManager:
 
     async def _open(self, point: _Point, *, clear_error: bool) -> None:
         """Open a fresh socket (caller holds the lock). A connect that fails at once is a network drop."""
+        self._size_executor()
         point.generation += 1
         point.qr, point.qr_count = None, 0
         point.qr_ready.clear()
