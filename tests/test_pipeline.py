@@ -11,15 +11,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.flow import CUSTOMER, fast_app, received, say, wait_phone
-from tests.whatsapp.conftest import FAST, eventually
-from ventanilla.app import create_app
+from tests.flow import CUSTOMER, fast_app, link, received, say, wait_phone
+from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
 from ventanilla.db.models import (
     Conversation,
     ConversationEvent,
     Direction,
     Message,
+    Shipment,
+    ShipmentStatus,
     ToolCall,
 )
 
@@ -105,16 +106,24 @@ async def test_messages_of_one_conversation_are_answered_in_order(client: Client
 
 
 async def test_unanswered_messages_are_resumed_after_a_restart(
-    client: Client, linked: World, settings: Settings, session: AsyncSession
+    world: World, settings: Settings, session: AsyncSession
 ) -> None:
-    """A message stored but never handled (the process died before the bot answered) is answered at next start."""
-    conversation = Conversation(service_point_id=linked.point_a, customer_phone=CUSTOMER)
-    session.add(conversation)
+    """A message stored but never handled (the process died before the bot answered) is answered at next start.
+
+    No server runs while the message is left behind: one starts afterwards, as after a crash.
+    """
+    conversation = Conversation(service_point_id=world.point_a, customer_phone=CUSTOMER)
+    session.add_all(
+        [
+            conversation,
+            Shipment(service_point_id=world.point_a, tracking_number="ABC123456", status=ShipmentStatus.IN_TRANSIT),
+        ]
+    )
     await session.flush()
     session.add(
         Message(
             conversation_id=conversation.id,
-            service_point_id=linked.point_a,
+            service_point_id=world.point_a,
             direction=Direction.IN,
             sender_type="CUSTOMER",
             content="ABC123456",
@@ -122,8 +131,9 @@ async def test_unanswered_messages_are_resumed_after_a_restart(
         )
     )
     await session.commit()
-    async with AsyncTestClient(create_app(settings, session_policy=FAST)) as second:
-        [reply] = await wait_phone(second, linked, linked.point_a, 1)
+    async with AsyncTestClient(fast_app(settings)) as restarted:
+        await link(restarted, world, world.point_a)  # the reply waited in the outbox for the point to connect
+        [reply] = await wait_phone(restarted, world, world.point_a, 1)
     assert "En tránsito" in reply
 
 
