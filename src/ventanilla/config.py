@@ -6,6 +6,7 @@ single clear line instead of a traceback. Secrets are never echoed back in those
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -25,6 +26,8 @@ Environment = Literal["development", "production"]
 TRANSPORTS: tuple[Transport, ...] = ("neonize", "simulator")
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
+DEFAULT_DAILY_MODEL_CALLS = 5000
 MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JWT_SECRET_FILE = "jwt_secret"
@@ -51,6 +54,10 @@ class Settings:
     admin_password: str | None
     environment: Environment
     log_level: str
+    metrics_token: str | None = None  # /metrics needs `Authorization: Bearer <token>` when set
+    trusted_proxies: tuple[str, ...] = ()  # addresses (or networks) whose X-Forwarded-* headers are believed
+    bot_daily_model_calls: int | None = DEFAULT_DAILY_MODEL_CALLS  # per point and day, then offline; None: no cap
+    outbox_max_wait_hours: float = 24.0  # a reply due longer than this while its point was unlinked is not sent
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -80,11 +87,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
     data_dir = _writable_dir("VENTANILLA_DATA_DIR", Path(get("VENTANILLA_DATA_DIR") or "./data"))
     auth_sessions_dir = _writable_dir("AUTH_SESSIONS_DIR", Path(get("AUTH_SESSIONS_DIR") or "./auth_sessions"))
     admin_email, admin_password = _admin(get("ADMIN_EMAIL"), get("ADMIN_PASSWORD"))
+    transport = _choice("WHATSAPP_TRANSPORT", get("WHATSAPP_TRANSPORT") or "neonize", TRANSPORTS)
+    if environment == "production" and transport == "simulator":
+        raise ConfigError("WHATSAPP_TRANSPORT=simulator is for demos and tests: refused when VENTANILLA_ENV=production")
     return Settings(
         database_url=parse_database_url(get("DATABASE_URL")),
         data_dir=data_dir,
         auth_sessions_dir=auth_sessions_dir,
-        whatsapp_transport=_choice("WHATSAPP_TRANSPORT", get("WHATSAPP_TRANSPORT") or "neonize", TRANSPORTS),
+        whatsapp_transport=transport,
         openai_api_key=get("OPENAI_API_KEY"),
         openai_base_url=_http_url("OPENAI_BASE_URL", get("OPENAI_BASE_URL")),
         openai_model=get("OPENAI_MODEL") or "gpt-4o-mini",
@@ -93,6 +103,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         admin_password=admin_password,
         environment=environment,
         log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
+        metrics_token=_metrics_token(get("METRICS_TOKEN"), environment),
+        trusted_proxies=_trusted_proxies(get("TRUSTED_PROXIES")),
+        bot_daily_model_calls=_daily_cap(get("BOT_DAILY_MODEL_CALLS")),
+        outbox_max_wait_hours=_positive_number("OUTBOX_MAX_WAIT_HOURS", get("OUTBOX_MAX_WAIT_HOURS"), 24.0),
     )
 
 
@@ -153,6 +167,52 @@ def _admin(email: str | None, password: str | None) -> tuple[str | None, str | N
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise ConfigError(f"ADMIN_PASSWORD must have at least {MIN_PASSWORD_LENGTH} characters")
     return (email.lower() if email else None), password
+
+
+def _metrics_token(raw: str | None, environment: Environment) -> str | None:
+    if raw is None:
+        if environment == "production":
+            raise ConfigError("METRICS_TOKEN must be set when VENTANILLA_ENV=production (/metrics shows every branch)")
+        return None
+    if len(raw) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN must have at least {MIN_METRICS_TOKEN_LENGTH} characters")
+    return raw
+
+
+def _trusted_proxies(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (10.0.0.0/8); each is checked so a typo does not trust nobody."""
+    if raw is None:
+        return ()
+    proxies = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        proxies.append(item)
+    return tuple(proxies)
+
+
+def _daily_cap(raw: str | None) -> int | None:
+    if raw is None:
+        return DEFAULT_DAILY_MODEL_CALLS
+    if not raw.isdigit():
+        raise ConfigError("BOT_DAILY_MODEL_CALLS must be a whole number (0 turns the cap off)")
+    return int(raw) or None
+
+
+def _positive_number(name: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if not 0 < value < 1e6:
+        raise ConfigError(f"{name} must be greater than 0")
+    return value
 
 
 def _jwt_secret(raw: str | None, data_dir: Path, environment: Environment) -> str:

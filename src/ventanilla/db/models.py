@@ -131,6 +131,8 @@ class User(UUIDAuditBase):
     name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Carried in every token; raising it (logout, password change) revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -231,7 +233,8 @@ class Message(UUIDAuditBase):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    # Inbound (IN): when the pipeline finished with it (bot decision committed, or no bot needed).
+    # Inbound (IN): when the pipeline finished with it (bot decision committed, or no bot needed); `attempts`
+    # counts the bot turns started for it, so a message that keeps failing stops costing model calls.
     handled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
@@ -291,3 +294,34 @@ class ToolCall(UUIDAuditBase):
     outcome: Mapped[str] = mapped_column(String(32))  # ok | not_found | invalid_arguments | unknown_tool | error
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     latency_ms: Mapped[int] = mapped_column(Integer)
+
+
+class QuarantinedMessage(UUIDAuditBase):
+    """An inbound message the database refused even after cleaning: kept whole, with the reason, for an admin.
+
+    `payload` is the message as JSON text (NUL and the like escaped), so whatever WhatsApp delivered fits. No
+    foreign key to the point: a message for a point deleted meanwhile is kept too.
+    """
+
+    __tablename__ = "quarantined_message"
+    __table_args__ = (
+        UniqueConstraint("service_point_id", "provider_message_id", name="uq_quarantined_point_provider_id"),
+        Index("ix_quarantined_message_created", text("created_at DESC")),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column()
+    provider_message_id: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class BotUsage(DefaultBase):
+    """Model calls per point and day (UTC): what the daily cap is checked against."""
+
+    __tablename__ = "bot_usage"
+
+    service_point_id: Mapped[UUID] = mapped_column(
+        ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
