@@ -320,8 +320,6 @@ class BotUsage(DefaultBase):
 
     __tablename__ = "bot_usage"
 
-    service_point_id: Mapped[UUID] = mapped_column(
-        ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True
-    )
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     model_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
