@@ -136,3 +136,46 @@ def test_embedded_database_from_nothing(tmp_path: Path, serve) -> None:
     output = stop(server)
     assert "Traceback" not in output, output
     assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()  # the embedded server stopped with it
+
+
+@pytest.mark.parametrize("trusted_proxies", [None, "127.0.0.0/8"])
+def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    tmp_path: Path, database_url: str, serve, trusted_proxies: str | None
+) -> None:
+    """Five wrong passwords from one client stop that client; whether another forwarded address is another client
+    depends on TRUSTED_PROXIES (unset: the header is ignored, even from 127.0.0.1)."""
+    admin = {"email": "boss@example.com", "password": "boss-password"}
+    extra = {"TRUSTED_PROXIES": trusted_proxies} if trusted_proxies else {}
+    env = _env(
+        tmp_path, DATABASE_URL=database_url, ADMIN_EMAIL=admin["email"], ADMIN_PASSWORD=admin["password"], **extra
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    wait_until_ready(base, serve(env, port))
+    for _ in range(5):
+        wrong = httpx.post(
+            f"{base}/api/auth/login", json=admin | {"password": "guess"}, headers={"X-Forwarded-For": "203.0.113.7"}
+        )
+        assert wrong.status_code == 401
+    owner = httpx.post(f"{base}/api/auth/login", json=admin, headers={"X-Forwarded-For": "198.51.100.20"})
+    assert owner.status_code == (201 if trusted_proxies else 429)
+
+
+def test_uvicorn_options_for_trusted_proxies() -> None:
+    import uvicorn
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from ventanilla.cli import forwarded_header_options
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("not called")
+
+    untrusted = uvicorn.Config(app, **forwarded_header_options(()))
+    untrusted.load()
+    assert untrusted.loaded_app is app  # no forwarded header is read at all
+    trusted = uvicorn.Config(app, **forwarded_header_options(("10.1.2.3/8", "192.168.1.7")))
+    trusted.load()
+    proxies = trusted.loaded_app
+    assert isinstance(proxies, ProxyHeadersMiddleware)
+    assert "10.200.0.1" in proxies.trusted_hosts and "192.168.1.7" in proxies.trusted_hosts
+    assert "127.0.0.1" not in proxies.trusted_hosts and "192.168.1.8" not in proxies.trusted_hosts

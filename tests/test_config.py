@@ -13,6 +13,9 @@ import pytest
 from tests.helpers import process_env
 from ventanilla.config import JWT_SECRET_FILE, ConfigError, load_settings
 
+# Everything production requires, valid: each case below breaks one thing only.
+PRODUCTION = {"VENTANILLA_ENV": "production", "JWT_SECRET": "p" * 40, "METRICS_TOKEN": "m" * 20}
+
 
 def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env = {"VENTANILLA_DATA_DIR": str(tmp_path / "data"), "AUTH_SESSIONS_DIR": str(tmp_path / "auth")}
@@ -63,6 +66,10 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"ADMIN_EMAIL": "nope", "ADMIN_PASSWORD": "long-enough"}, "ADMIN_EMAIL is not an email address"),
         ({"ADMIN_EMAIL": "a@b.ec", "ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD must have at least 8"),
         ({"OPENAI_BASE_URL": "localhost:9999"}, "OPENAI_BASE_URL must be an http(s) URL"),
+        (PRODUCTION | {"METRICS_TOKEN": ""}, "METRICS_TOKEN must be set when VENTANILLA_ENV=production"),
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN must have at least 16 characters"),
+        (PRODUCTION | {"WHATSAPP_TRANSPORT": "simulator"}, "WHATSAPP_TRANSPORT=simulator is for demos and tests"),
+        ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES: 'proxy.internal' is not an IP address"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
@@ -89,6 +96,15 @@ def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
     a_file.write_text("")
     with pytest.raises(ConfigError, match=r"VENTANILLA_DATA_DIR .* cannot be created"):
         load_settings(_env(tmp_path, VENTANILLA_DATA_DIR=str(a_file / "sub")), env_file=None)
+
+
+def test_production_and_access_settings(tmp_path: Path) -> None:
+    """The control for the production refusals above: all of it valid loads."""
+    settings = load_settings(_env(tmp_path, **PRODUCTION, TRUSTED_PROXIES=" 10.0.0.0/8, 192.168.1.7 ,"), env_file=None)
+    assert settings.environment == "production" and settings.whatsapp_transport == "neonize"
+    assert settings.metrics_token == "m" * 20
+    assert settings.trusted_proxies == ("10.0.0.0/8", "192.168.1.7")
+    assert load_settings(_env(tmp_path), env_file=None).trusted_proxies == ()
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -21,7 +22,7 @@ from ventanilla.config import ConfigError, Settings, load_settings
 from ventanilla.db import migrations
 from ventanilla.db.embedded import start_embedded_server
 from ventanilla.instance_lock import serve_lock
-from ventanilla.privacy import AccessLogWithoutQuery
+from ventanilla.privacy import AccessLogWithoutQuery, RedactPrivate
 
 logger = logging.getLogger("ventanilla")
 _T = TypeVar("_T")
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        console = logging.StreamHandler()
+        console.addFilter(RedactPrivate())
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[console]
+        )
         logging.getLogger("pgserver").setLevel(logging.WARNING)
         return args.run(settings, args)
     except ConfigError as exc:
@@ -91,8 +96,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         logging.getLogger("uvicorn.access").addFilter(AccessLogWithoutQuery())
         _raise_open_file_limit()
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=15)
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            timeout_graceful_shutdown=15,
+            **forwarded_header_options(settings.trusted_proxies),
+        )
     return 0
+
+
+def forwarded_header_options(trusted_proxies: tuple[str, ...]) -> dict[str, Any]:
+    """uvicorn options: believe X-Forwarded-For/-Proto only from TRUSTED_PROXIES, and from nobody when it is empty.
+
+    uvicorn's own default trusts 127.0.0.1: any local process could then choose its client address for the login
+    throttle, and behind a proxy every client would share the proxy's.
+    """
+    if not trusted_proxies:
+        return {"proxy_headers": False}
+    # uvicorn wants networks in strict form (10.0.0.0/8, not 10.1.2.3/8); the settings accept both.
+    networks = [str(ipaddress.ip_network(proxy, strict=False)) if "/" in proxy else proxy for proxy in trusted_proxies]
+    return {"proxy_headers": True, "forwarded_allow_ips": networks}
 
 
 def _raise_open_file_limit() -> None:

@@ -1,14 +1,22 @@
-"""Live events over Server-Sent Events, against a real server: a point's subscribers hear that point only."""
+"""Live events over Server-Sent Events, against a real server: a point's subscribers hear that point only, and
+only while their access holds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import jwt
+import pytest
 
-from tests.conftest import World
+from tests.conftest import TEST_JWT_SECRET, World
+from tests.whatsapp.conftest import eventually
+from ventanilla.auth.jwt import TOKEN_AUDIENCE, TOKEN_ISSUER
+from ventanilla.live import controllers as live_controllers
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
@@ -111,3 +119,70 @@ async def test_inbox_events_reach_only_the_points_subscribers(live_server: str, 
     assert {data.get("conversationId") for _, data in received if "conversationId" in data} == {
         conversations[world.point_a]
     }
+
+
+def _listen(stream: httpx.Response, received: list[tuple[str, dict]]) -> asyncio.Task[None]:
+    """Collect the stream's events until the server ends it."""
+
+    async def listen() -> None:
+        async for event in _events(stream):
+            received.append(event)
+
+    return asyncio.create_task(listen())
+
+
+async def test_stream_ends_when_the_membership_is_removed(
+    live_server: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_controllers, "RECHECK_SECONDS", 60.0)  # only the next event can end it in time
+    received: list[tuple[str, dict]] = []
+    point = f"/api/service-points/{world.point_a}"
+    async with (
+        httpx.AsyncClient(base_url=live_server, timeout=10) as http,
+        http.stream("GET", f"{point}/events", headers=world.agent_a.headers) as stream,
+    ):
+        assert stream.status_code == 200
+        listener = _listen(stream, received)
+        await http.post(f"{point}/whatsapp/connect", headers=world.admin.headers)
+
+        async def heard_qr() -> bool:
+            return any(kind == "whatsapp.qr" for kind, _ in received)
+
+        await eventually(heard_qr, what="the QR event on the member's stream")
+        removed = await http.delete(f"{point}/members/{world.agent_a.user_id}", headers=world.admin.headers)
+        assert removed.status_code == 204
+        assert (await http.post(f"{point}/simulator/scan", headers=world.admin.headers)).status_code == 201
+        await asyncio.wait_for(listener, 10)  # the server ended the stream
+    assert all(data.get("status") != "CONNECTED" for _, data in received)  # published after the removal
+
+
+async def test_stream_ends_at_logout(live_server: str, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_controllers, "RECHECK_SECONDS", 0.1)
+    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
+        login = await http.post(
+            "/api/auth/login", json={"email": world.agent_a.email, "password": world.agent_a.password}
+        )
+        headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+        async with http.stream("GET", f"/api/service-points/{world.point_a}/events", headers=headers) as stream:
+            assert stream.status_code == 200
+            listener = _listen(stream, [])
+            await asyncio.sleep(0.5)
+            assert not listener.done()  # several checks passed while the token held
+            assert (await http.post("/api/auth/logout", headers=headers)).status_code == 204
+            await asyncio.wait_for(listener, 10)
+
+
+async def test_stream_ends_when_the_token_expires(
+    live_server: str, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_controllers, "RECHECK_SECONDS", 60.0)  # the expiry alone must end it
+    now = datetime.now(UTC)
+    claims = {"sub": str(world.agent_a.user_id), "iat": now, "exp": now + timedelta(seconds=3), "ver": 0}
+    claims |= {"iss": TOKEN_ISSUER, "aud": TOKEN_AUDIENCE}
+    headers = {"Authorization": f"Bearer {jwt.encode(claims, TEST_JWT_SECRET, algorithm='HS256')}"}
+    async with (
+        httpx.AsyncClient(base_url=live_server, timeout=10) as http,
+        http.stream("GET", f"/api/service-points/{world.point_a}/events", headers=headers) as stream,
+    ):
+        assert stream.status_code == 200
+        await asyncio.wait_for(_listen(stream, []), 15)

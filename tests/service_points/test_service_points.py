@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from ventanilla.db.models import Membership, ServicePoint, Shipment, ShipmentStatus
+from tests.whatsapp.conftest import eventually
+from ventanilla.db.models import MemberRole, Membership, ServicePoint, Shipment, ShipmentStatus
+from ventanilla.whatsapp.simulator_controllers import FAKE_PHONE_PREFIX
 
 Client = AsyncTestClient[Litestar]
 
@@ -161,3 +163,70 @@ async def test_membership_input_errors(client: Client, world: World) -> None:
             members_path, json={"userId": str(actor.user_id), "role": "SUPERVISOR"}, headers=actor.headers
         )
         assert forbidden.status_code == 403
+
+
+async def test_only_admins_change_a_points_phone_number(client: Client, world: World) -> None:
+    """A supervisor could set another branch's number on their own point, then unlink that branch when linking."""
+    path = f"/api/service-points/{world.point_a}"
+    for number in ("+593200000002", "+593799999999", None):  # B's number, a free one, none
+        refused = await client.patch(path, json={"phoneNumber": number}, headers=world.supervisor_a.headers)
+        assert refused.status_code == 403, number
+        assert "Punto B" not in refused.text and str(world.point_b) not in refused.text
+    both = await client.patch(path, json={"name": "Nuevo", "phoneNumber": None}, headers=world.supervisor_a.headers)
+    assert both.status_code == 403
+    unchanged = (await client.get(path, headers=world.admin.headers)).json()
+    assert (unchanged["name"], unchanged["phoneNumber"]) == ("Punto A", "+593200000001")
+    changed = await client.patch(path, json={"phoneNumber": "+593799999999"}, headers=world.admin.headers)
+    assert changed.status_code == 200 and changed.json()["phoneNumber"] == "+593799999999"
+
+
+async def test_conflicts_say_nothing_of_the_other_point(client: Client, world: World) -> None:
+    path = f"/api/service-points/{world.point_a}"
+    for body, headers in (
+        ({"name": "punto b"}, world.supervisor_a.headers),
+        ({"phoneNumber": "+593200000002"}, world.admin.headers),
+    ):
+        taken = await client.patch(path, json=body, headers=headers)
+        assert taken.status_code == 409
+        assert next(iter(body)) in taken.json()["detail"]  # the field to change
+        assert str(world.point_b) not in taken.text and "Punto B" not in taken.text
+
+
+async def test_an_admin_who_is_also_an_agent_of_the_point_is_still_an_admin(
+    client: Client, world: World, session: AsyncSession
+) -> None:
+    session.add(Membership(user_id=world.admin.user_id, service_point_id=world.point_a, role=MemberRole.AGENT))
+    await session.commit()
+    path = f"/api/service-points/{world.point_a}"
+    renamed = await client.patch(path, json={"name": "Punto A Centro"}, headers=world.admin.headers)
+    assert renamed.status_code == 200
+    assert (await client.patch(path, json={"name": "Z"}, headers=world.agent_a.headers)).status_code == 403
+
+
+async def test_a_number_linked_elsewhere_is_refused_without_naming_the_other_point(
+    client: Client, world: World
+) -> None:
+    """The phone scanning A's QR has B's number: A is unlinked, and its lastError names no other branch."""
+    point_a, point_b = f"/api/service-points/{world.point_a}", f"/api/service-points/{world.point_b}"
+    # With no number of its own, A's simulated phone has this one; B is given it first.
+    assert (await client.patch(point_a, json={"phoneNumber": None}, headers=world.admin.headers)).status_code == 200
+    phone_of_a = FAKE_PHONE_PREFIX + str(world.point_a.int)[-7:]
+    taken = await client.patch(point_b, json={"phoneNumber": phone_of_a}, headers=world.admin.headers)
+    assert taken.status_code == 200
+    await client.post(f"{point_a}/whatsapp/connect", headers=world.admin.headers)
+
+    async def whatsapp() -> dict:
+        return (await client.get(f"{point_a}/whatsapp", headers=world.supervisor_a.headers)).json()
+
+    async def qr_pending() -> bool:
+        return (await whatsapp())["qrAvailable"]
+
+    async def refused() -> bool:
+        return (await whatsapp())["lastError"] is not None
+
+    await eventually(qr_pending, what="a QR code")
+    assert (await client.post(f"{point_a}/simulator/scan", headers=world.admin.headers)).status_code == 201
+    await eventually(refused, what="the refusal")
+    state = await whatsapp()
+    assert state["status"] == "DISCONNECTED" and state["phoneNumber"] is None
+    assert "otra sucursal" in state["lastError"] and "Punto B" not in state["lastError"]

@@ -18,9 +18,15 @@ from ventanilla.db.models import ServicePoint
 Client = AsyncTestClient[Litestar]
 
 
+SAME_ORIGIN = {"Origin": "http://testserver.local"}  # what the browser sends with the forms of this site
+
+
 async def _log_in(client: Client, actor: Actor, next_page: str = "") -> None:
     response = await client.post(
-        "/login", data={"email": actor.email, "password": actor.password, "next": next_page}, follow_redirects=False
+        "/login",
+        data={"email": actor.email, "password": actor.password, "next": next_page},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
 
@@ -57,11 +63,15 @@ async def test_cookie_login_opens_pages_and_the_api_then_logout_closes_them(clie
     assert page.status_code == 200 and "Punto A" in page.text and "Punto B" not in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
-    logout = await client.post("/logout", follow_redirects=False)
+    token = client.cookies["ventanilla_token"]
+    logout = await client.post("/logout", headers=SAME_ORIGIN, follow_redirects=False)
     assert (logout.status_code, logout.headers["location"]) == (303, "/login")
     assert 'ventanilla_token=""' in logout.headers["set-cookie"] or "Max-Age=0" in logout.headers["set-cookie"]
     assert (await client.get("/puntos", follow_redirects=False)).status_code == 303
     assert (await client.get("/api/me")).status_code == 401
+    # the token itself is revoked, not only forgotten by this browser: a copy of it no longer works
+    assert (await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    assert (await client.get("/api/me", headers=world.agent_a.headers)).status_code == 401  # nor do other sessions
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "/login", ""])

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTCookieAuth, Token
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from ventanilla.auth.guards import requires_admin
 from ventanilla.auth.jwt import TOKEN_LIFETIME, issue_token
@@ -21,8 +22,9 @@ provide_users = Provide(create_service_provider(UserService))
 
 
 async def check_login(request: Request[None, None, State], users: UserService, email: str, password: str) -> User:
-    """The one login rule for the API and the login page: throttled per account and per client address.
+    """The one login rule for the API and the login page, throttled as `auth.throttle` describes.
 
+    The client address is the connection's, or what a proxy of TRUSTED_PROXIES forwarded (see `cli`).
     Raises TooManyRequestsException (with Retry-After) while throttled, NotAuthorizedException for a wrong pair.
     """
     throttle: LoginThrottle = request.app.state.login_throttle
@@ -35,7 +37,7 @@ async def check_login(request: Request[None, None, State], users: UserService, e
     if user is None:
         throttle.record_failure(email, address)
         raise NotAuthorizedException("wrong email or password")
-    throttle.record_success(email)
+    throttle.record_success(email, address)
     return user
 
 
@@ -55,6 +57,11 @@ class AuthController(Controller):
             expires_in=int(TOKEN_LIFETIME.total_seconds()),
             user=UserRead.of(user),
         )
+
+    @post("/auth/logout", status_code=HTTP_204_NO_CONTENT, summary="Log out: revoke every token of the caller")
+    async def logout(self, request: Request[User, Token, State], users: NamedDependency[UserService]) -> None:
+        """Ends every session of the caller, not only this token's: all their devices and browsers log in again."""
+        await users.revoke_tokens(request.user.id)
 
     @get("/me", summary="The caller, with the service points they belong to")
     async def me(self, request: Request[User, Token, State]) -> UserRead:

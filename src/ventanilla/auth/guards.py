@@ -1,39 +1,75 @@
 """The contract's access rules, stated once: admins everything; members their own points; others see nothing.
 
 A point the caller does not belong to answers 404, exactly like a point that does not exist, so ids of other
-branches cannot be probed. Admin-only routes answer 403.
+branches cannot be probed. Admin-only routes answer 403. An admin is an admin whatever memberships they also hold.
+Every method, OPTIONS included, is authenticated before these run (see `auth.jwt`), so a guard always has a user.
 """
 
 from __future__ import annotations
 
+import hmac
+from datetime import UTC, datetime
 from uuid import UUID
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import Token
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ventanilla.auth.jwt import token_is_current
+from ventanilla.auth.services import UserService
 from ventanilla.db.models import MemberRole, User
 
 POINT_PATH_PARAMETER = "sp_id"
 
 
 def requires_admin(connection: ASGIConnection[object, User, object, object], _: BaseRouteHandler) -> None:
-    if not connection.user.is_admin:
-        raise PermissionDeniedException("only administrators may do this")
+    ensure_admin(connection.user)
+
+
+def ensure_admin(user: User, action: str = "do this") -> None:
+    """For rules that depend on the body (a field only admins may change): the same 403 as `requires_admin`."""
+    if not user.is_admin:
+        raise PermissionDeniedException(f"only administrators may {action}")
 
 
 def requires_point_member(connection: ASGIConnection[object, User, object, object], _: BaseRouteHandler) -> None:
-    point_role(connection.user, connection.path_params[POINT_PATH_PARAMETER])
+    if not may_use_point(connection.user, connection.path_params[POINT_PATH_PARAMETER]):
+        raise NotFoundException("service point not found")
 
 
-def requires_point_supervisor(connection: ASGIConnection[object, User, object, object], _: BaseRouteHandler) -> None:
-    if point_role(connection.user, connection.path_params[POINT_PATH_PARAMETER]) is MemberRole.AGENT:
+def requires_point_supervisor(
+    connection: ASGIConnection[object, User, object, object], handler: BaseRouteHandler
+) -> None:
+    requires_point_member(connection, handler)
+    user = connection.user
+    if not user.is_admin and user.role_in(connection.path_params[POINT_PATH_PARAMETER]) is not MemberRole.SUPERVISOR:
         raise PermissionDeniedException("only a supervisor of this service point or an administrator may do this")
 
 
-def point_role(user: User, service_point_id: UUID) -> MemberRole | None:
-    """The caller's role in the point (None for an admin who is not a member); 404 when they have no access."""
-    role = user.role_in(service_point_id)
-    if role is None and not user.is_admin:
-        raise NotFoundException("service point not found")
-    return role
+def may_use_point(user: User, service_point_id: UUID) -> bool:
+    return user.is_admin or user.role_in(service_point_id) is not None
+
+
+async def still_allowed(session: AsyncSession, token: Token, service_point_id: UUID) -> bool:
+    """For responses that outlive their request (event streams): is the access the request was granted still true?
+
+    The token has not expired nor been revoked, its user still exists, and may still use the point.
+    """
+    if token.exp <= datetime.now(UTC):
+        return False
+    user = await UserService(session=session).get_active(UUID(token.sub))
+    return user is not None and token_is_current(token, user) and may_use_point(user, service_point_id)
+
+
+def requires_metrics_token(connection: ASGIConnection[object, object, object, object], _: BaseRouteHandler) -> None:
+    """`Authorization: Bearer <METRICS_TOKEN>` when the setting is present (always in production); open otherwise."""
+    expected: str | None = connection.app.state.settings.metrics_token
+    if expected is None:
+        return
+    scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        raise NotAuthorizedException(
+            "send Authorization: Bearer <METRICS_TOKEN>", headers={"WWW-Authenticate": "Bearer"}
+        )

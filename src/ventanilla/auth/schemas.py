@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
-
-import msgspec
 
 from ventanilla.config import MIN_PASSWORD_LENGTH
 from ventanilla.db.models import MemberRole, User
 from ventanilla.schemas import CamelStruct, Email, Name
+from ventanilla.text import bounded
 
-Password = Annotated[str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=256)]
+Password = bounded(256, min_length=MIN_PASSWORD_LENGTH)
+# Logging in checks only what could be an account: the rules of today's passwords may be newer than the password.
+LoginEmail = bounded(254, min_length=3)
+LoginPassword = bounded(256, min_length=1)
 
 
 class LoginRequest(CamelStruct):
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    email: LoginEmail
+    password: LoginPassword
 
 
 class MembershipRead(CamelStruct):

@@ -8,7 +8,7 @@ from uuid import UUID
 from advanced_alchemy.exceptions import DuplicateKeyError, NotFoundError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -55,11 +55,18 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             return await self.create_user(email=email, password=password, name=name or email, is_admin=True), True
         if not await verify_password(user.password_hash, password):
             user.password_hash = await hash_password(password)
+            user.token_version += 1  # a reset password also ends the sessions opened with the old one
         user.is_admin = True
         if name:
             user.name = name
         await self.repository.session.flush()
         return user, False
+
+    async def revoke_tokens(self, user_id: UUID) -> None:
+        """Every token issued to the user so far stops working: all their sessions end, on every device."""
+        await self.repository.session.execute(
+            update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
+        )
 
     async def list_users(self) -> Sequence[User]:
         return (

@@ -1,8 +1,16 @@
-"""Failed-login throttling per account and per client address, kept in memory.
+"""Failed-login throttling that slows guessing down without letting anyone lock a person out.
+
+Three rules, over a sliding window (15 minutes by default):
+
+- per (account, client address): after 5 failures that client may not try that account again until the oldest of
+  them leaves the window. Only the guesser is stopped; the account's owner elsewhere is not.
+- per client address, across accounts: after 20 failures the address is stopped (password spraying).
+- per account, a slowdown: once an account has many recent failures (10, from anywhere), a client that itself has
+  recent failures must wait an increasing delay after the account's latest failure (doubling, capped). A client
+  without failures is never delayed, so a correct password from a clean client always goes through.
 
 Ventanilla runs as one process (each WhatsApp socket lives in it), so memory is the right place: no table to
-clean, and a restart forgetting old failures is acceptable. A blocked key stays blocked, right password or not,
-until its window passes, so guessing cannot continue at full speed.
+clean, and a restart forgetting old failures is acceptable. The clock is injectable for tests.
 """
 
 from __future__ import annotations
@@ -10,47 +18,74 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 @dataclass
 class LoginThrottle:
-    max_failures_per_account: int = 5
+    max_failures_per_pair: int = 5
     max_failures_per_address: int = 20
+    slowdown_after: int = 10  # failures of one account within the window before its slowdown starts
+    slowdown_first_seconds: float = 1.0
+    slowdown_max_seconds: float = 15 * 60
     window_seconds: float = 15 * 60
     clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _pairs: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _addresses: dict[str, deque[float]] = field(default_factory=dict)
+    _accounts: dict[str, deque[float]] = field(default_factory=dict)
+    _next_sweep: float = 0.0
 
     def retry_after(self, email: str, address: str) -> int:
-        """Seconds until a login may be tried again for this account or address; 0 when allowed now."""
+        """Seconds until this client may try this account again; 0 when it may try now."""
         now = self.clock()
+        pair = self._recent(self._pairs, (email, address), now)
+        by_address = self._recent(self._addresses, address, now)
+        by_account = self._recent(self._accounts, email, now)
         waits = [
-            self._wait(f"account:{email}", self.max_failures_per_account, now),
-            self._wait(f"address:{address}", self.max_failures_per_address, now),
+            self._over_limit(pair, self.max_failures_per_pair, now),
+            self._over_limit(by_address, self.max_failures_per_address, now),
         ]
-        return max(waits)
+        if by_address and len(by_account) >= self.slowdown_after:
+            doublings = len(by_account) - self.slowdown_after
+            delay = min(self.slowdown_first_seconds * 2 ** min(doublings, 32), self.slowdown_max_seconds)
+            waits.append(by_account[-1] + delay - now)
+        wait = max(waits)
+        return math.ceil(wait) if wait > 0 else 0
 
     def record_failure(self, email: str, address: str) -> None:
         now = self.clock()
-        for key in (f"account:{email}", f"address:{address}"):
-            self._failures.setdefault(key, deque()).append(now)
-        self._forget_old(now)
+        self._pairs.setdefault((email, address), deque()).append(now)
+        self._addresses.setdefault(address, deque()).append(now)
+        self._accounts.setdefault(email, deque()).append(now)
+        self._sweep(now)
 
-    def record_success(self, email: str) -> None:
-        self._failures.pop(f"account:{email}", None)
+    def record_success(self, email: str, address: str) -> None:
+        """The client knew the password: its own failures on this account no longer count against it."""
+        self._pairs.pop((email, address), None)
 
-    def _wait(self, key: str, limit: int, now: float) -> int:
-        stamps = self._failures.get(key)
-        if not stamps:
-            return 0
+    def _recent(self, table: dict[_Key, deque[float]], key: _Key, now: float) -> deque[float]:
+        stamps = table.get(key)
+        if stamps is None:
+            return deque()
         while stamps and now - stamps[0] >= self.window_seconds:
             stamps.popleft()
+        return stamps
+
+    def _over_limit(self, stamps: deque[float], limit: int, now: float) -> float:
+        """Seconds until fewer than `limit` failures remain in the window."""
         if len(stamps) < limit:
             return 0
-        return max(1, math.ceil(stamps[-limit] + self.window_seconds - now))
+        return stamps[-limit] + self.window_seconds - now
 
-    def _forget_old(self, now: float) -> None:
-        stale = [key for key, stamps in self._failures.items() if now - stamps[-1] >= self.window_seconds]
-        for key in stale:
-            del self._failures[key]
+    def _sweep(self, now: float) -> None:
+        """Forget keys whose latest failure left the window; at most once a window, so a failure stays cheap."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window_seconds
+        for table in (self._pairs, self._addresses, self._accounts):
+            for key in [key for key, stamps in table.items() if not stamps or now - stamps[-1] >= self.window_seconds]:
+                del table[key]

@@ -1,23 +1,34 @@
-"""`GET /api/service-points/{spId}/events`: Server-Sent Events for the members of one point."""
+"""`GET /api/service-points/{spId}/events`: Server-Sent Events for the members of one point.
+
+A stream outlives the request that opened it, so the access granted then is checked again (`still_allowed`):
+before each batch of events and every few seconds while quiet. The stream ends when the token expires or is
+revoked, or the user is deleted or no longer a member; the browser's reconnection then meets the usual 401/404.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.channels import ChannelsPlugin
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.security.jwt import Token
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ventanilla.auth.guards import requires_point_member
+from ventanilla.auth.guards import requires_point_member, still_allowed
+from ventanilla.db.models import User
 from ventanilla.live.publisher import channel_of
 
 HEARTBEAT_SECONDS = 15.0
+RECHECK_SECONDS = 5.0  # how long a quiet stream may go on after its access ended
 
 
 class LiveController(Controller):
@@ -29,13 +40,28 @@ class LiveController(Controller):
         guards=[requires_point_member],
         summary="Live events of the point (Server-Sent Events)",
         description="Each event's name is its type (whatsapp.status, whatsapp.qr, message.new, conversation.updated, "
-        "handoff.requested); data is JSON. A comment line every 15 s keeps proxies from closing the stream.",
+        "handoff.requested); data is JSON. A comment line every 15 s keeps proxies from closing the stream. The stream "
+        "ends when the token expires or is revoked (logout) or the caller stops being a member of the point.",
     )
-    async def stream(self, sp_id: FromPath[UUID], channels: NamedDependency[ChannelsPlugin]) -> ServerSentEvent:
-        return ServerSentEvent(_events(channels, sp_id))
+    async def stream(
+        self,
+        request: Request[User, Token, State],
+        sp_id: FromPath[UUID],
+        channels: NamedDependency[ChannelsPlugin],
+        db_engine: NamedDependency[AsyncEngine],
+    ) -> ServerSentEvent:
+        token = request.auth
+
+        async def allowed() -> bool:
+            async with AsyncSession(db_engine) as session:  # a short session per check: a stream lasts for hours
+                return await still_allowed(session, token, sp_id)
+
+        return ServerSentEvent(_events(channels, sp_id, allowed, token.exp))
 
 
-async def _events(channels: ChannelsPlugin, point_id: UUID) -> AsyncIterator[ServerSentEventMessage]:
+async def _events(
+    channels: ChannelsPlugin, point_id: UUID, allowed: Callable[[], Awaitable[bool]], expires_at: datetime
+) -> AsyncIterator[ServerSentEventMessage]:
     async with channels.start_subscription([channel_of(point_id)]) as subscriber:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -44,16 +70,31 @@ async def _events(channels: ChannelsPlugin, point_id: UUID) -> AsyncIterator[Ser
                 queue.put_nowait(message)
 
         pumping = asyncio.create_task(pump())
+        clock = asyncio.get_running_loop().time
         try:
             yield ServerSentEventMessage(comment="ventanilla live", retry=3000)
+            last_sent = clock()
             while True:
+                left = (expires_at - datetime.now(UTC)).total_seconds()
+                if left <= 0:
+                    return
                 try:
-                    raw = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                    batch = [await asyncio.wait_for(queue.get(), min(RECHECK_SECONDS, left))]
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="heartbeat")
+                    if not await allowed():
+                        return
+                    if clock() - last_sent >= HEARTBEAT_SECONDS:
+                        yield ServerSentEventMessage(comment="heartbeat")
+                        last_sent = clock()
                     continue
-                event = json.loads(raw)
-                yield ServerSentEventMessage(data=raw.decode(), event=event.get("type", "message"))
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                if not await allowed():  # one check covers every event that arrived before it
+                    return
+                for raw in batch:
+                    event = json.loads(raw)
+                    yield ServerSentEventMessage(data=raw.decode(), event=event.get("type", "message"))
+                last_sent = clock()
         finally:
             pumping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.extensions.litestar.providers import create_service_provider
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
@@ -12,7 +13,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ventanilla.auth.guards import requires_admin, requires_point_member, requires_point_supervisor
+from ventanilla.auth.guards import ensure_admin, requires_admin, requires_point_member, requires_point_supervisor
 from ventanilla.auth.schemas import MemberCreate, MemberRead
 from ventanilla.auth.services import MembershipService
 from ventanilla.db.models import Membership, ServicePoint, User
@@ -51,13 +52,21 @@ class ServicePointController(Controller):
     async def get_point(self, service_point: NamedDependency[ServicePoint]) -> ServicePointRead:
         return ServicePointRead.of(service_point)
 
-    @patch(POINT_PATH, guards=[requires_point_supervisor], summary="Rename a point or change its number")
+    @patch(
+        POINT_PATH,
+        guards=[requires_point_supervisor],
+        summary="Rename a point (supervisor or admin) or change its number (admin)",
+    )
     async def update_point(
         self,
+        request: Request[User, Token, State],
         data: JSONBody[ServicePointUpdate],
         service_point: NamedDependency[ServicePoint],
         service_points: NamedDependency[ServicePointService],
     ) -> ServicePointRead:
+        """The number decides which branch customers reach (and which branch a linked phone belongs to): admins only."""
+        if data.phone_number is not msgspec.UNSET:
+            ensure_admin(request.user, "change a point's phone number")
         return ServicePointRead.of(await service_points.update_point(service_point, data))
 
     @delete(POINT_PATH, guards=[requires_admin], summary="Delete a point and everything it owns (admin)")

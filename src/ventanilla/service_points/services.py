@@ -53,6 +53,7 @@ class ServicePointService(SQLAlchemyAsyncRepositoryService[ServicePoint, Service
         await self.repository.session.flush()
 
     async def _ensure_unique(self, name: str | None, phone: str | None, exclude: UUID | None = None) -> None:
+        """The 409 says which field to change and nothing of the point that holds the value (another branch's)."""
         if name is not None:
             await self._refuse_taken("name", func.lower(ServicePoint.name) == name.strip().lower(), exclude)
         if phone is not None:
@@ -63,4 +64,4 @@ class ServicePointService(SQLAlchemyAsyncRepositoryService[ServicePoint, Service
         if exclude is not None:
             statement = statement.where(ServicePoint.id != exclude)
         if await self.repository.session.scalar(statement) is not None:
-            raise DuplicateKeyError(detail=f"{field}: another service point already uses this value")
+            raise DuplicateKeyError(detail=f"{field}: this value is not available; choose another")

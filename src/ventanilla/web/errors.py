@@ -35,13 +35,14 @@ def not_found(request: Request[Any, Any, Any], _: NotFoundException) -> Response
     )
 
 
-def forbidden(request: Request[Any, Any, Any], _: PermissionDeniedException) -> Response[Any]:
+def forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
+    """Admin-only pages, and writes refused by the same-origin rule (a form posted from another site)."""
     return page(
         request,
         "error.html",
         status_code=HTTP_403_FORBIDDEN,
         title="Sin permiso",
-        message="Solo los administradores pueden abrir esta página.",
+        message="No tienes permiso para hacer esto, o la solicitud no vino de esta página.",
     )
 
 

@@ -83,7 +83,8 @@ class SessionController(Controller):
             user = await check_login(request, users, credentials.email, credentials.password)
         except TooManyRequestsException as exc:
             wait = int((exc.headers or {}).get("Retry-After", "60"))
-            message = f"Demasiados intentos fallidos. Intenta de nuevo en {math.ceil(wait / 60)} minuto(s)."
+            when = f"{wait} segundo(s)" if wait < 60 else f"{math.ceil(wait / 60)} minuto(s)"
+            message = f"Demasiados intentos fallidos. Intenta de nuevo en {when}."
             response = _login_page(request, HTTP_429_TOO_MANY_REQUESTS, message, data.email, data.next)
             response.headers["Retry-After"] = str(wait)
             return response
@@ -108,7 +109,9 @@ class SessionController(Controller):
         return response
 
     @post("/logout")
-    async def logout(self, request: Request[User, Token, State]) -> Redirect:
+    async def logout(self, request: Request[User, Token, State], users: NamedDependency[UserService]) -> Redirect:
+        """Ends every session of this user (other browsers and API tokens too), then forgets the cookie."""
+        await users.revoke_tokens(request.user.id)
         jwt_auth: JWTCookieAuth[User, Token] = request.app.state.jwt_auth
         response = Redirect("/login", status_code=HTTP_303_SEE_OTHER)
         response.delete_cookie(key=jwt_auth.key, path=jwt_auth.path, domain=jwt_auth.domain)

@@ -39,8 +39,8 @@ UNLINKED_DROP = (
 )
 
 
-def number_taken(other_point: str) -> str:
-    return (
-        f"Este número de WhatsApp ya atiende al punto «{other_point}». Un número solo puede estar vinculado a un "
-        "punto: se desvinculó este dispositivo. Vincula otro número o libera el del otro punto."
-    )
+# Names no other branch: staff of this point must learn nothing of the others, not even which one has the number.
+NUMBER_TAKEN = (
+    "Este número de WhatsApp ya está vinculado a otra sucursal, y un número solo puede atender a una: se desvinculó "
+    "este dispositivo. Vincula otro número, o pide a un administrador que revise a qué sucursal pertenece este."
+)
