@@ -1,19 +1,39 @@
-"""HTTP errors shared by the controllers: a 409 for a state that forbids the action, and validation errors that
-always name the offending field.
+"""HTTP errors shared by the controllers: a 409 for a state that forbids the action, and bad input as a 400 that
+always names the offending field.
 
-msgspec reports a missing or unknown field against the whole body (`key: "data"`) and names the field only
-inside the message; this handler moves that name into `key` so clients can point at the field directly.
+Litestar converts a decoded JSON body into the handler's `data` type with msgspec's lax mode, meant for query
+strings ("1" -> True, 0 -> 1970-01-01). `read_input_strictly` runs before every handler and holds bodies to their
+exact types, and refuses NUL in any query parameter (no text PostgreSQL stores may hold it; bodies refuse it through
+`ventanilla.text.Text`). msgspec reports a missing or unknown field against the whole body and names the field only
+inside the message; `validation_exception_handler` moves that name into `key` so clients can point at it directly.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from logging import Logger
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
-from litestar.exceptions import ClientException, ValidationException
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    InternalServerException,
+    ServiceUnavailableException,
+    ValidationException,
+)
 from litestar.exceptions.responses import create_exception_response
+from litestar.params import BodyKwarg
 from litestar.status_codes import HTTP_409_CONFLICT
+from litestar.types import Scope
+from sqlalchemy.exc import SQLAlchemyError
+
+from ventanilla.db.errors import describe, is_refused_content, is_unavailable, sqlstate
+from ventanilla.schemas import E164_PATTERN, EMAIL_PATTERN
+from ventanilla.text import NO_NUL_PATTERN, VISIBLE_PATTERN, has_nul
 
 
 class ConflictException(ClientException):
@@ -22,14 +42,92 @@ class ConflictException(ClientException):
     status_code = HTTP_409_CONFLICT
 
 
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+_AT_PATH = re.compile(r" - at `\$([^`]*)`$")
+# msgspec quotes the pattern a string broke; the shared ones have a plainer wording.
+_PATTERN_MESSAGES = {
+    f"Expected `str` matching regex {pattern!r}": message
+    for pattern, message in {
+        NO_NUL_PATTERN: NUL_MESSAGE,
+        VISIBLE_PATTERN: f"must have a visible character and {NUL_MESSAGE}",
+        EMAIL_PATTERN: "not an email address",
+        E164_PATTERN: "not an E.164 phone number: + then 8 to 15 digits, e.g. +593991234567",
+    }.items()
+}
+
+
+async def read_input_strictly(request: Request[Any, Any, Any]) -> None:
+    """400 for a NUL in a query parameter, or a JSON body that is not exactly of the handler's `data` type."""
+    for name, value in request.query_params.multi_items():
+        if has_nul(name) or has_nul(value):
+            raise _invalid("query", name.replace("\x00", ""), NUL_MESSAGE)
+    data = request.route_handler.parsed_data_field
+    if data is None:
+        return
+    body = data.kwarg_definition
+    if isinstance(body, BodyKwarg) and body.media_type != RequestEncodingType.JSON:
+        return
+    try:
+        msgspec.json.decode(await request.body(), type=data.annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _invalid("body", *_located(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise _invalid("body", "body", f"not valid JSON: {exc}") from None
+
+
+def _located(message: str) -> tuple[str, str]:
+    """(key, message) of a msgspec error: `$.items[2].name` -> `items[2].name`; a missing or unknown field is named
+    by itself, after the path of the object that lacks or has it."""
+    at = _AT_PATH.search(message)
+    path = at.group(1).removeprefix(".") if at else ""
+    text = message[: at.start()] if at else message
+    field = _FIELD_IN_MESSAGE.search(text)
+    if field:
+        path = f"{path}.{field.group(1)}" if path else field.group(1)
+    return path or "body", _PATTERN_MESSAGES.get(text, text)
+
+
+def _invalid(source: str, key: str, message: str) -> ValidationException:
+    return ValidationException(detail=f"{key}: {message}", extra=[{"key": key, "message": message, "source": source}])
 
 
 def validation_exception_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     if isinstance(exc.extra, list):
         for error in exc.extra:
-            if isinstance(error, dict) and error.get("key") == "data":
-                match = _FIELD_IN_MESSAGE.search(str(error.get("message", "")))
+            if not isinstance(error, dict):
+                continue
+            message = str(error.get("message", ""))
+            if error.get("key") == "data":
+                match = _FIELD_IN_MESSAGE.search(message)
                 if match:
                     error["key"] = match.group(1)
+            if message in _PATTERN_MESSAGES:
+                error["message"] = _PATTERN_MESSAGES[message]
     return create_exception_response(request, exc)
+
+
+DATABASE_AWAY = "the database is unavailable right now; try again in a few seconds"
+RETRY_AFTER_SECONDS = "5"
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: SQLAlchemyError) -> Response[Any]:
+    """A statement that escaped the services' own error mapping: 503 with Retry-After while the database is away;
+    409 when it refused the rows for a constraint (a race the service's checks could not see); 500 otherwise."""
+    if is_unavailable(exc):
+        error: HTTPException = ServiceUnavailableException(DATABASE_AWAY, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    elif is_refused_content(exc) and (sqlstate(exc) or "").startswith("23"):
+        error = ConflictException("conflicts with data stored meanwhile; reload and try again")
+    else:
+        error = InternalServerException()
+    return create_exception_response(request, error)
+
+
+def log_uncaught(logger: Logger, scope: Scope, _: list[str]) -> None:
+    """Litestar's log line for an uncaught error, except that the database being away is one warning line: it is
+    expected during a failover and says nothing a traceback would add."""
+    error = sys.exc_info()[1]
+    if error is not None and is_unavailable(error):
+        logger.warning("%s %s: database unavailable (%s)", scope.get("method"), scope["path"], describe(error))
+        return
+    logger.exception("Uncaught exception (connection_type=%s, path=%r):", scope["type"], scope["path"])

@@ -16,12 +16,19 @@ import msgspec
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 NO_NUL_PATTERN = "^[^\\x00]*$"  # the part of the rule a JSON body or a query can break (msgspec refuses surrogates)
 
+# ... and, for text people read, at least one character that is neither NUL nor white space.
+VISIBLE_PATTERN = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+
 # Every string the API accepts is a `Text`: NUL refused with a 400 naming the field, whatever else it allows.
 Text = Annotated[str, msgspec.Meta(pattern=NO_NUL_PATTERN)]
 
 
-def bounded(max_length: int, *, min_length: int = 0) -> Any:
-    """A `Text` of bounded length: the one way a schema declares a free-text field."""
+def bounded(max_length: int, *, min_length: int = 0, visible: bool = False) -> Any:
+    """A `Text` of bounded length: the one way a schema declares a free-text field. `visible`: blank refused too
+    (one pattern says both, as a string type holds only one)."""
+    if visible:
+        rule = msgspec.Meta(pattern=VISIBLE_PATTERN, min_length=max(min_length, 1), max_length=max_length)
+        return Annotated[str, rule]
     return Annotated[Text, msgspec.Meta(min_length=min_length, max_length=max_length)]
 
 

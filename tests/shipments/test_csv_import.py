@@ -110,6 +110,25 @@ async def test_malformed_rows(client: Client, world: World) -> None:
     assert latin1.status_code == 400 and latin1.json()["extra"][0]["key"] == "file"
 
 
+async def test_nul_in_any_cell_is_a_problem_of_its_row(client: Client, world: World, session: AsyncSession) -> None:
+    """PostgreSQL cannot store NUL; a file that carries one (a bad export) is refused, naming the row and column."""
+    content = (
+        HEADER
+        + "ABC100001,CREATED,Qu\x00ito,,,,\n"
+        + "ABC100002,CREATED,,,,,Ana\x00\n"
+        + "ABC10\x000003,CREATED,,,,,\n"
+    )
+    response = await client.post(import_path(world), content=content.encode(), headers=world.agent_a.headers | CSV)
+    assert response.status_code == 422
+    assert [(e["row"], e["key"]) for e in response.json()["extra"]] == [
+        (2, "origin"),
+        (3, "recipientName"),
+        (4, "trackingNumber"),
+    ]
+    assert all("NUL" in e["message"] for e in response.json()["extra"])
+    assert await stored(session) == {}
+
+
 async def test_limits(client: Client, world: World, session: AsyncSession) -> None:
     too_big = HEADER.encode() + b"ABC100001,CREATED,,,,,\n" * (MAX_IMPORT_BYTES // 20)
     response = await client.post(import_path(world), content=too_big, headers=world.agent_a.headers | CSV)

@@ -10,12 +10,13 @@ import msgspec
 
 from ventanilla.db.models import Faq
 from ventanilla.schemas import CamelStruct
+from ventanilla.text import bounded
 
 MAX_KEYWORDS = 20
 # Answers go out as one WhatsApp message, whose limit is 4,096 characters.
-Question = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
-Answer = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")]
-Keyword = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=r"\S")]
+Question = bounded(500, visible=True)
+Answer = bounded(4000, visible=True)
+Keyword = bounded(60, visible=True)
 Keywords = Annotated[
     list[Keyword],
     msgspec.Meta(max_length=MAX_KEYWORDS, description="trimmed and deduplicated (case-insensitively) when stored"),

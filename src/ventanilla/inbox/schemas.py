@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -16,12 +15,13 @@ from ventanilla.db.models import (
     SenderType,
 )
 from ventanilla.schemas import CamelStruct
+from ventanilla.text import bounded
 
 MAX_MESSAGE_CHARS = 4096  # WhatsApp's limit for one text message
 PREVIEW_CHARS = 120
 
-MessageContent = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+MessageContent = bounded(MAX_MESSAGE_CHARS, min_length=1)
+Reason = bounded(500, min_length=1)
 
 
 class ConversationSummary(CamelStruct):

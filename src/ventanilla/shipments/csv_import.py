@@ -22,6 +22,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from ventanilla.db.models import ShipmentStatus
 from ventanilla.shipments.schemas import TRACKING_NUMBER_HINT
 from ventanilla.shipments.tracking import normalize_tracking_number
+from ventanilla.text import has_nul
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 10_000
@@ -29,6 +30,7 @@ TEXT_MAX_LENGTH = 120
 REQUIRED_COLUMNS = ("trackingNumber", "status")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STATUSES = ", ".join(ShipmentStatus)
+NUL_IN_CELL = "contains the NUL character (\\0), which no text may hold; check how the file was exported"
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ def _read_row(
             continue
         attribute, parse = COLUMNS[name]
         try:
+            if has_nul(cell):
+                raise ValueError(NUL_IN_CELL)
             values[attribute] = parse(cell.strip())
         except ValueError as exc:
             errors.append(RowError(row_number, name, str(exc)))

@@ -10,18 +10,19 @@ import msgspec
 from litestar.exceptions import ValidationException
 
 from ventanilla.db.models import SHIPMENT_STATUS_LABELS, Shipment, ShipmentStatus
-from ventanilla.schemas import CamelStruct
+from ventanilla.pagination import PageCursor
+from ventanilla.schemas import AwareDatetime, CamelStruct
 from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER, TRACKING_NUMBER_PATTERN, normalize_tracking_number
+from ventanilla.text import bounded
 
 TRACKING_NUMBER_HINT = f"2 to 5 letters then 5 to 12 digits, e.g. {EXAMPLE_TRACKING_NUMBER}"
 
 # Raw input; normalized (separators dropped, upper-cased) by `canonical_tracking_number`.
 TrackingNumberInput = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, description=TRACKING_NUMBER_HINT, examples=["abc-123456"])
+    bounded(64, min_length=1), msgspec.Meta(description=TRACKING_NUMBER_HINT, examples=["abc-123456"])
 ]
 # Free text shown to customers and staff: at least one visible character, trimmed before it is stored.
-ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+ShortText = bounded(120, visible=True)
 
 
 def canonical_tracking_number(raw: str, *, source: str, key: str = "trackingNumber") -> str:
@@ -35,7 +36,7 @@ def canonical_tracking_number(raw: str, *, source: str, key: str = "trackingNumb
     return canonical
 
 
-class ShipmentCursor(msgspec.Struct):
+class ShipmentCursor(PageCursor):
     """Where a page of shipments ended (they are listed by tracking number)."""
 
     tracking_number: Annotated[str, msgspec.Meta(pattern=TRACKING_NUMBER_PATTERN)]
