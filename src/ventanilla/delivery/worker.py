@@ -1,13 +1,26 @@
 """The delivery worker: sends PENDING messages through their own point's socket, once, in order per conversation.
 
-Each round takes the oldest pending message of every conversation (so a conversation's replies never overtake each
-other), sends those whose point is connected and whose time has come, and records the outcome: SENT with the
-provider id, a later retry with capped exponential backoff, or FAILED with the reason after the last attempt.
-Messages of a point that is unlinked or reconnecting simply wait: they are not attempts.
+Fairness. Only points whose socket is connected here are read, and each on its own: for every such point the worker
+walks that point's pending messages oldest first (the partial index `ix_message_outbox_pending`, a page at a time)
+and takes the oldest pending message of each conversation whose time has come (so replies never overtake each
+other), until the point has `in_flight_per_point` sends in flight. An unlinked point's backlog is never read; a
+flooded point fills its own slots and no one else's.
+
+No lock-step rounds. Each send is its own task, bounded by `send_timeout_seconds`: a send that has not returned by
+then is a failed attempt, retried later under the same provider id. A finished send queues its outcome and wakes
+the loop, which records every finished send in one transaction and refills the free slots. A slow or hung point
+therefore holds only its own slots, never another point's next message. A conversation stays busy from its send
+until the outcome is recorded: at most one message in flight per conversation.
+
+Outcomes are recorded `WHERE still PENDING` (once, whatever happens): SENT with the provider id, a retry with capped
+exponential backoff, or FAILED with the reason after the last attempt, or at once for a permanent refusal. Waiting
+for the point to be connected is not an attempt, but a reply due for more than `max_wait_hours` is never sent
+late and blindly: it is not picked, and a periodic step (first at start, whatever the point's state) marks it
+FAILED with a reason the agent reads. Retrying it from the inbox makes it due now, hence fresh again.
 
 Every message carries its provider id before the first attempt. The simulator (like whatsmeow) honours it, so a
-resend after a crash cannot show the customer a second copy; neonize 0.5 picks its own id, so there a crash between
-"sent" and "recorded" (a few milliseconds) may resend once.
+resend after a crash or a timed-out send cannot show the customer a second copy; neonize 0.5 picks its own id, so
+there a crash between "sent" and "recorded" (a few milliseconds) may resend once.
 """
 
 from __future__ import annotations
@@ -15,25 +28,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import DateTime, Uuid, bindparam, literal_column, select, text, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ventanilla.db.models import Conversation, DeliveryStatus, Message
+from ventanilla.db.errors import describe, is_unavailable
+from ventanilla.db.models import Conversation, DeliveryStatus, Message, ServicePoint
 from ventanilla.db.session import SessionFactory
-from ventanilla.live.publisher import Publish
+from ventanilla.live.events import MessageStatusChanged, after_commit
 from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import TransportError
 
 logger = logging.getLogger(__name__)
 
+# The pending messages of each listed point after its cursor, oldest first. 'PENDING' is a literal, not a parameter,
+# so that even a generic prepared plan matches the partial index `ix_message_outbox_pending`.
+_PAGE = text(
+    """
+    SELECT cursor.point_id, m.id, m.conversation_id, m.created_at, m.next_attempt_at
+    FROM unnest(CAST(:points AS uuid[]), CAST(:after_at AS timestamptz[]), CAST(:after_id AS uuid[]))
+        AS cursor (point_id, after_at, after_id)
+    CROSS JOIN LATERAL (
+        SELECT id, conversation_id, created_at, next_attempt_at FROM message
+        WHERE service_point_id = cursor.point_id AND delivery_status = 'PENDING'
+            AND (created_at, id) > (cursor.after_at, cursor.after_id)
+        ORDER BY created_at, id
+        LIMIT :size
+    ) AS m
+    """
+).columns(
+    point_id=Uuid(),
+    id=Uuid(),
+    conversation_id=Uuid(),
+    created_at=DateTime(timezone=True),
+    next_attempt_at=DateTime(timezone=True),
+)
+_START = (datetime.min.replace(tzinfo=UTC), UUID(int=0))  # a cursor before every message
+_FIRST_PAGE, _LAST_PAGE = 64, 2048  # rows per point; pages double while busy or waiting conversations fill them
+_MAX_SCAN = 10_000  # rows per point and pass: beyond that, later conversations wait for the front to drain
+_EXPIRE_CHUNK = 1000  # expired per transaction (and per burst of events)
+_PENDING = literal_column("'PENDING'")  # see _PAGE
+
 
 class Sender(Protocol):
-    def is_connected(self, point_id: UUID) -> bool: ...
+    def connected_points(self) -> Collection[UUID]: ...
 
     async def send_text(self, point_id: UUID, to_phone: str, text: str, message_id: str) -> str: ...
 
@@ -44,8 +88,10 @@ class DeliveryPolicy:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     poll_seconds: float = 0.5  # how often waiting messages (retries, reconnected points) are looked at
-    batch: int = 1000  # conversations per round
-    concurrency: int = 64  # sends in flight at once
+    in_flight_per_point: int = 16  # sends at once per point, each of a different conversation
+    send_timeout_seconds: float = 30.0  # a send that has not returned by then is a failed attempt
+    max_wait_hours: float = 24.0  # a reply due for longer (its point unlinked) becomes FAILED instead of leaving late
+    expire_every_seconds: float = 60.0  # how often replies past `max_wait_hours` are marked FAILED
     drain_seconds: float = 10.0  # graceful shutdown: how long in-flight sends may finish
 
 
@@ -60,81 +106,100 @@ class _Due:
     attempts: int
 
 
+_Outcome = tuple[_Due, str | None, TransportError | None]  # the message, its provider id when sent, or the error
+
+
 class DeliveryWorker:
     def __init__(
         self,
         sessions: SessionFactory,
         sender: Sender,
-        publish: Publish,
         metrics: Metrics,
         policy: DeliveryPolicy | None = None,
     ) -> None:
         self.sessions = sessions
         self.sender = sender
-        self.publish = publish
         self.policy = policy or DeliveryPolicy()
         self.metrics = metrics
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(self.policy.concurrency)
+        self._busy: dict[UUID, _Due] = {}  # conversation id -> its message in flight or not yet recorded
+        self._finished: list[_Outcome] = []  # sends that ended, waiting to be recorded
+        self._sends: set[asyncio.Task[None]] = set()
 
     def notify(self) -> None:
-        """Something was queued: start a round now instead of at the next poll."""
+        """Something was queued: look now instead of at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
-        """Stop taking work; the round in flight gets `drain_seconds` to finish sending and record the outcome."""
+        """Stop taking work; sends in flight get `drain_seconds` to finish, then their outcomes are recorded."""
         if self._task is None:
             return
         self._stopping = True
         self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.policy.drain_seconds
+        await asyncio.wait({self._task}, timeout=self.policy.drain_seconds)  # once stopping, it starts no send
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=max(0.0, deadline - loop.time()))
+        late = [task for task in (self._task, *self._sends) if not task.done()]
+        if late:
+            logger.warning("delivery busy after %.0f s; abandoning %d tasks", self.policy.drain_seconds, len(late))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)  # abandoned sends stay PENDING, same provider id
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), self.policy.drain_seconds)
-        except TimeoutError:
-            logger.warning("delivery round still running after %.0f s; abandoning it", self.policy.drain_seconds)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._record_finished()
+        except Exception:
+            logger.exception("could not record the last sends; they are sent again (same provider id) at next start")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        expire_at = loop.time()
         while not self._stopping:
+            self._wake.clear()  # a send ending or a message queued from here on wakes the wait below
             try:
-                sent_any = await self.deliver_round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("delivery round failed; retrying shortly")
-                sent_any = False
-            if sent_any:
-                continue  # the next message of those conversations may be due right away
-            self._wake.clear()
+                if loop.time() >= expire_at:
+                    expire_at = loop.time() + self.policy.expire_every_seconds
+                    await self.expire_stale()
+                await self._record_finished()
+                await self._fill()
+            except Exception as exc:
+                if is_unavailable(exc):
+                    logger.warning("delivery waits for the database (%s)", describe(exc))
+                else:
+                    logger.exception("delivery step failed; retrying shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.policy.poll_seconds)
 
-    async def deliver_round(self) -> bool:
-        """One pass; True when at least one message was attempted."""
-        due = [d for d in await self._heads() if self.sender.is_connected(d.point_id)]
-        if not due:
-            return False
-        results = await asyncio.gather(*(self._attempt(d) for d in due))
-        await self._record(results)
-        return True
+    async def _fill(self) -> None:
+        """Start sends on every connected point with free slots."""
+        in_flight = Counter(due.point_id for due in self._busy.values())
+        room = {
+            point: self.policy.in_flight_per_point - in_flight[point]
+            for point in self.sender.connected_points()
+            if in_flight[point] < self.policy.in_flight_per_point
+        }
+        if not room:
+            return
+        for due in await self._heads(room):
+            if self._stopping:
+                return
+            self._busy[due.conversation_id] = due
+            task = asyncio.create_task(self._send(due), name=f"delivery-{due.id}")
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
 
-    async def _heads(self) -> list[_Due]:
-        """The oldest pending message of each conversation, when its time has come."""
+    async def _heads(self, room: dict[UUID, int]) -> list[_Due]:
+        """Up to `room[point]` messages of each point, with what sending them needs."""
         async with self.sessions() as session:
-            heads = (
-                select(Message.id, Message.next_attempt_at)
-                .where(Message.delivery_status == DeliveryStatus.PENDING)
-                .ext(distinct_on(Message.conversation_id))
-                .order_by(Message.conversation_id, Message.created_at, Message.id)
-                .limit(self.policy.batch)
-                .subquery()
-            )
+            chosen = await self._pick(session, room)
+            if not chosen:
+                return []
             rows = await session.execute(
                 select(
                     Message.id,
@@ -145,25 +210,70 @@ class DeliveryWorker:
                     Message.provider_message_id,
                     Message.attempts,
                 )
-                .join(heads, heads.c.id == Message.id)
                 .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(heads.c.next_attempt_at <= datetime.now(UTC))
-                .order_by(Message.created_at)
+                .where(Message.id.in_(chosen), Message.delivery_status == DeliveryStatus.PENDING)
             )
             return [_Due(*row) for row in rows]
 
-    async def _attempt(self, due: _Due) -> tuple[_Due, str | None, TransportError | None]:
-        async with self._slots:
-            try:
-                provider_id = await self.sender.send_text(due.point_id, due.to, due.text, due.provider_id)
-            except TransportError as exc:
-                return due, None, exc
-            except Exception as exc:  # the transport may raise anything; it is a failed attempt, never a crash
-                logger.warning("message %s: unexpected send error %s", due.id, type(exc).__name__, exc_info=True)
-                return due, None, TransportError(type(exc).__name__)
-            return due, provider_id, None
+    async def _pick(self, session: AsyncSession, room: dict[UUID, int]) -> list[UUID]:
+        """Walk each point's pending messages oldest first; take the first of each idle conversation if it is due."""
+        now = datetime.now(UTC)
+        stale = now - timedelta(hours=self.policy.max_wait_hours)
+        seen = set(self._busy)  # a conversation's first pending message decides for the whole conversation
+        chosen: list[UUID] = []
+        cursors = dict.fromkeys(room, _START)
+        scanned: Counter[UUID] = Counter()
+        size = _FIRST_PAGE
+        while cursors:
+            params = {
+                "points": list(cursors),
+                "after_at": [at for at, _ in cursors.values()],
+                "after_id": [mid for _, mid in cursors.values()],
+                "size": size,
+            }
+            pages: defaultdict[UUID, list[Any]] = defaultdict(list)
+            for row in await session.execute(_PAGE, params):
+                pages[row.point_id].append(row)
+            for point in list(cursors):
+                page = pages[point]
+                for row in page:
+                    if row.conversation_id in seen:
+                        continue
+                    seen.add(row.conversation_id)
+                    if row.next_attempt_at is not None and stale <= row.next_attempt_at <= now:
+                        chosen.append(row.id)
+                        room[point] -= 1
+                        if not room[point]:
+                            break
+                scanned[point] += len(page)
+                if not room[point] or len(page) < size or scanned[point] >= _MAX_SCAN:
+                    del cursors[point]
+                else:
+                    cursors[point] = (page[-1].created_at, page[-1].id)
+            size = min(2 * size, _LAST_PAGE)
+        return chosen
 
-    async def _record(self, results: list[tuple[_Due, str | None, TransportError | None]]) -> None:
+    async def _send(self, due: _Due) -> None:
+        error: TransportError | None = None
+        provider_id = None
+        try:
+            async with asyncio.timeout(self.policy.send_timeout_seconds):
+                provider_id = await self.sender.send_text(due.point_id, due.to, due.text, due.provider_id)
+        except TimeoutError:
+            error = TransportError(f"WhatsApp no confirmó el envío en {_number(self.policy.send_timeout_seconds)} s")
+        except TransportError as exc:
+            error = exc
+        except Exception as exc:  # the transport may raise anything; it is a failed attempt, never a crash
+            logger.warning("message %s: unexpected send error %s", due.id, type(exc).__name__, exc_info=True)
+            error = TransportError(type(exc).__name__)
+        self._finished.append((due, provider_id, error))
+        self._wake.set()
+
+    async def _record_finished(self) -> None:
+        """Record the sends that ended, in one transaction; their conversations are free again afterwards."""
+        results = list(self._finished)
+        if not results:
+            return
         now = datetime.now(UTC)
         sent, retry, failed = [], [], []
         for due, provider_id, error in results:
@@ -177,7 +287,17 @@ class DeliveryWorker:
                 retry.append(
                     {"mid": due.id, "n": attempts, "why": str(error)[:500], "at": now + timedelta(seconds=wait)}
                 )
+        outcomes = {row["mid"]: "sent" for row in sent} | {row["mid"]: "retry" for row in retry}
+        outcomes |= {row["mid"]: "failed" for row in failed}
         async with self.sessions() as session, session.begin():
+            after_commit(
+                session,
+                *(
+                    _status_changed(due.point_id, due.conversation_id, due.id, _STATUS_OF[outcomes[due.id]])
+                    for due, _, _ in results
+                    if outcomes[due.id] != "retry"
+                ),
+            )
             connection = await session.connection()
             if sent:
                 await connection.execute(
@@ -212,21 +332,81 @@ class DeliveryWorker:
                     ),
                     failed,
                 )
-        outcomes = {row["mid"]: "sent" for row in sent} | {row["mid"]: "retry" for row in retry}
-        outcomes |= {row["mid"]: "failed" for row in failed}
+        del self._finished[: len(results)]  # sends that ended meanwhile stay for the next step
         for due, _, _ in results:
-            outcome = outcomes[due.id]
-            self.metrics.delivery(due.point_id, outcome)
-            if outcome != "retry":
-                self.publish(
-                    due.point_id,
-                    {
-                        "type": "message.status",
-                        "conversationId": str(due.conversation_id),
-                        "messageId": str(due.id),
-                        "deliveryStatus": "SENT" if outcome == "sent" else "FAILED",
-                    },
+            self._busy.pop(due.conversation_id, None)
+            self.metrics.delivery(due.point_id, outcomes[due.id])
+
+    async def expire_stale(self) -> int:
+        """Mark FAILED the replies due for more than `max_wait_hours`, whatever their point's state; how many."""
+        hours = self.policy.max_wait_hours
+        reason = f"No se envió: el punto estuvo desvinculado más de {_number(hours)} h. Reintenta si aún corresponde."
+        total = 0
+        while True:
+            now = datetime.now(UTC)
+            cutoff = now - timedelta(hours=hours)
+            # Point by point, and bounded on created_at (never later than next_attempt_at), so that the partial index
+            # answers even a generic plan: a scan of the whole table otherwise, every minute, usually for nothing.
+            stale = select(Message.id).where(
+                Message.service_point_id == ServicePoint.id,
+                Message.delivery_status == _PENDING,
+                Message.created_at < cutoff,
+                Message.next_attempt_at < cutoff,
+            )
+            in_flight = [due.id for due in self._busy.values()]
+            if in_flight:
+                stale = stale.where(Message.id.not_in(in_flight))
+            per_point = stale.limit(_EXPIRE_CHUNK).lateral()
+            chunk = select(per_point.c.id).select_from(ServicePoint).join(per_point, true()).limit(_EXPIRE_CHUNK)
+            async with self.sessions() as session, session.begin():
+                rows = (
+                    await session.execute(
+                        update(Message)
+                        .where(
+                            Message.id.in_(chunk.scalar_subquery()),
+                            Message.delivery_status == _PENDING,
+                            Message.next_attempt_at < cutoff,
+                        )
+                        .values(
+                            delivery_status=DeliveryStatus.FAILED,
+                            delivery_error=reason,
+                            next_attempt_at=None,
+                            updated_at=now,
+                        )
+                        .returning(Message.id, Message.service_point_id, Message.conversation_id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).all()
+                after_commit(
+                    session,
+                    *(
+                        _status_changed(point_id, conversation_id, message_id, DeliveryStatus.FAILED)
+                        for message_id, point_id, conversation_id in rows
+                    ),
                 )
+            for _, point_id, _ in rows:
+                self.metrics.delivery(point_id, "expired")
+            for point_id, count in Counter(point_id for _, point_id, _ in rows).items():
+                logger.warning("point %s: %d replies waited over %g h to be sent; now FAILED", point_id, count, hours)
+            total += len(rows)
+            if len(rows) < _EXPIRE_CHUNK:
+                return total
+
+
+_STATUS_OF = {"sent": DeliveryStatus.SENT, "failed": DeliveryStatus.FAILED}
+
+
+def _status_changed(
+    point_id: UUID, conversation_id: UUID, message_id: UUID, status: DeliveryStatus
+) -> MessageStatusChanged:
+    return MessageStatusChanged(
+        service_point_id=point_id, conversation_id=conversation_id, message_id=message_id, delivery_status=status
+    )
+
+
+def _number(value: float) -> str:
+    """24 -> "24", 1.5 -> "1,5": numbers as the agents write them."""
+    return f"{value:g}".replace(".", ",")
 
 
 def _update() -> Any:
