@@ -1,6 +1,6 @@
 """End-to-end pipeline throughput: customers' messages in through the simulator, answers out as SENT.
 
-    .venv/bin/python bench/pipeline.py [--points 10] [--customers 200] [--messages 3] [--database-url ...]
+    .venv/bin/python bench/pipeline.py [--points 10] [--customers 600] [--messages 1] [--database-url ...]
     .venv/bin/python bench/pipeline.py --model-latency 1.0 [--conversations 200] [--messages 3]
 
 Offline mode (default): many points and customers send through `POST .../simulator/inbound/batch` into a live
@@ -8,6 +8,10 @@ Offline mode (default): many points and customers send through `POST .../simulat
 of inbound-stored -> reply-SENT, and, in the same run, a raw asyncpg baseline doing the same writes per message
 (upsert conversation, insert message, look the shipment up, insert the reply and mark the message handled, mark
 the reply sent) with the same concurrency, and the ratio between the two.
+
+By default every message comes from a new customer (one reply per message, as in the baseline). With
+`--messages N` a customer's messages arrive together and the bot answers them in one turn (one reply per burst), so
+replies are fewer than messages; the run ends when every message is handled and every reply SENT.
 
 Model mode (--model-latency S): the bot is the real openai SDK against a local fake model that answers after S
 seconds; N conversations write at once and answers/s is printed: with a 1 s model it is bounded by concurrency
@@ -105,22 +109,21 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total:
         await asyncio.gather(*(sender(point) for point in points))
         connection = await asyncpg.connect(dsn)
         try:
-            while True:
-                sent = await connection.fetchval(
-                    "SELECT count(*) FROM message WHERE direction = 'OUT' AND delivery_status = 'SENT'"
-                )
-                if sent >= total:
-                    break
+            while not await connection.fetchval(
+                "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
+                "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
+                total,
+            ):
                 await asyncio.sleep(0.2)
             last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
+            replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
+            # each message's reply is the one its turn wrote: same conversation, written when it was handled
             latencies = await connection.fetch(
                 """
-                WITH i AS (SELECT conversation_id, created_at, row_number() OVER w AS n FROM message
-                           WHERE direction = 'IN' WINDOW w AS (PARTITION BY conversation_id ORDER BY timestamp, id)),
-                     o AS (SELECT conversation_id, sent_at, row_number() OVER w AS n FROM message
-                           WHERE direction = 'OUT' WINDOW w AS (PARTITION BY conversation_id ORDER BY timestamp, id))
                 SELECT extract(epoch FROM o.sent_at - i.created_at) * 1000 AS ms
-                FROM i JOIN o USING (conversation_id, n)
+                FROM message i JOIN message o ON o.conversation_id = i.conversation_id
+                     AND o.sender_type = 'BOT' AND o.timestamp = i.handled_at
+                WHERE i.direction = 'IN'
                 """
             )
         finally:
@@ -129,6 +132,7 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total:
     elapsed = (last_sent - started).total_seconds()
     return {
         "messages": total,
+        "replies": replies,
         "seconds": elapsed,
         "per_second": total / elapsed,
         "p50_ms": statistics.median(values),
@@ -204,9 +208,9 @@ async def _baseline(dsn: str, plan: list[tuple[str, list[dict]]], concurrency: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=10)
-    parser.add_argument("--customers", type=int, default=200, help="customers per point")
+    parser.add_argument("--customers", type=int, default=600, help="customers per point")
     parser.add_argument("--conversations", type=int, default=200, help="model mode: conversations at once")
-    parser.add_argument("--messages", type=int, default=3, help="messages per customer")
+    parser.add_argument("--messages", type=int, default=1, help="messages per customer")
     parser.add_argument("--model-latency", type=float, default=None, help="seconds; switches to model mode")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
@@ -240,14 +244,18 @@ def main() -> None:
             f"pipeline benchmark, model mode: {customers} conversations at once x {args.messages} messages, "
             f"fake model answering in {args.model_latency:.1f} s, {cpus} CPUs"
         )
-        print(f"  answers/s        {figures['per_second']:8.1f}   ({total} answers in {figures['seconds']:.1f} s)")
+        answers, seconds = figures["replies"], figures["seconds"]
+        print(f"  answers/s        {answers / seconds:8.1f}   ({answers} answers in {seconds:.1f} s)")
         print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
         return
     print(
         f"pipeline benchmark, offline bot: {points} points x {customers} customers x {args.messages} messages "
         f"= {total} messages, {cpus} CPUs"
     )
-    print(f"  Ventanilla       {figures['per_second']:8.1f} messages/s   ({figures['seconds']:.1f} s end to end)")
+    print(
+        f"  Ventanilla       {figures['per_second']:8.1f} messages/s   ({figures['seconds']:.1f} s end to end, "
+        f"{figures['replies']} replies)"
+    )
     print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
     print(f"  raw asyncpg      {baseline:8.1f} messages/s   (same writes, same concurrency, no framework)")
     print(f"  ratio            {figures['per_second'] / baseline:8.0%}")

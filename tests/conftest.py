@@ -24,6 +24,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from tests.outage import Outage
 from ventanilla.app import create_app
 from ventanilla.auth.jwt import issue_token
 from ventanilla.auth.passwords import hash_password
@@ -73,6 +74,14 @@ async def database_url(pg_server: URL, template_database: str) -> AsyncIterator[
     await _admin_execute(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield pg_server.set(database=name).render_as_string(hide_password=False)
     await _admin_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def outage(pg_server: URL, database_url: str) -> AsyncIterator[Outage]:
+    """Make the test database refuse connections, or kill its connections; always allowed again afterwards."""
+    outage = Outage(pg_server, make_url(database_url).database or "")
+    yield outage
+    await outage.allow()
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -22,7 +26,12 @@ VENTANILLA_VARIABLES = {
     "ADMIN_PASSWORD",
     "VENTANILLA_ENV",
     "LOG_LEVEL",
+    "METRICS_TOKEN",
+    "TRUSTED_PROXIES",
+    "BOT_DAILY_MODEL_CALLS",
+    "OUTBOX_MAX_WAIT_HOURS",
 }
+ADMIN = {"email": "ops@example.com", "password": "ops-password"}
 
 
 def process_env(**values: str) -> dict[str, str]:
@@ -64,3 +73,56 @@ def stop(process: subprocess.Popen[str], timeout: float = 30) -> str:
             process.kill()
             process.wait()
     return process.stdout.read() if process.stdout else ""
+
+
+class Server:
+    """`ventanilla serve` as a separate process that can be killed without mercy and started again."""
+
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        self.env = process_env(
+            DATABASE_URL=database_url,
+            VENTANILLA_DATA_DIR=str(tmp_path / "data"),
+            AUTH_SESSIONS_DIR=str(tmp_path / "auth"),
+            WHATSAPP_TRANSPORT="simulator",
+            ADMIN_EMAIL=ADMIN["email"],
+            ADMIN_PASSWORD=ADMIN["password"],
+            LOG_LEVEL="WARNING",
+        )
+        self.cwd = tmp_path
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ventanilla", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_until_ready(self.base, self.process)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> str:
+        return stop(self.process) if self.process else ""
+
+
+async def login_headers(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.post("/api/auth/login", json=ADMIN)
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+async def link_over_http(http: httpx.AsyncClient, headers: dict[str, str], point: str) -> None:
+    await http.post(f"/api/service-points/{point}/whatsapp/connect", headers=headers)
+    for _ in range(200):
+        state = (await http.get(f"/api/service-points/{point}/whatsapp", headers=headers)).json()
+        if state["qrAvailable"]:
+            break
+        await asyncio.sleep(0.02)
+    assert (await http.post(f"/api/service-points/{point}/simulator/scan", headers=headers)).status_code == 201

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
@@ -19,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.flow import link, phone, say
-from tests.helpers import free_port, process_env, stop, wait_until_ready
+from tests.helpers import Server, link_over_http, login_headers
+from tests.ledger import assert_exactly_once, settled
 from tests.whatsapp.conftest import eventually
 from ventanilla.db.models import (
     Conversation,
@@ -33,45 +30,6 @@ from ventanilla.db.models import (
 )
 
 Client = AsyncTestClient[Litestar]
-ADMIN = {"email": "ops@example.com", "password": "ops-password"}
-
-
-class Server:
-    """`ventanilla serve` as a separate process that can be killed without mercy and started again."""
-
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        self.env = process_env(
-            DATABASE_URL=database_url,
-            VENTANILLA_DATA_DIR=str(tmp_path / "data"),
-            AUTH_SESSIONS_DIR=str(tmp_path / "auth"),
-            WHATSAPP_TRANSPORT="simulator",
-            ADMIN_EMAIL=ADMIN["email"],
-            ADMIN_PASSWORD=ADMIN["password"],
-            LOG_LEVEL="WARNING",
-        )
-        self.cwd = tmp_path
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ventanilla", "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        wait_until_ready(self.base, self.process)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> str:
-        return stop(self.process) if self.process else ""
 
 
 @pytest.fixture
@@ -79,32 +37,6 @@ def server(tmp_path: Path, database_url: str):
     server = Server(tmp_path, database_url)
     yield server
     server.stop()
-
-
-async def _token(http: httpx.AsyncClient) -> dict[str, str]:
-    response = await http.post("/api/auth/login", json=ADMIN)
-    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
-
-
-async def _link(http: httpx.AsyncClient, headers: dict[str, str], point: str) -> None:
-    await http.post(f"/api/service-points/{point}/whatsapp/connect", headers=headers)
-    for _ in range(200):
-        state = (await http.get(f"/api/service-points/{point}/whatsapp", headers=headers)).json()
-        if state["qrAvailable"]:
-            break
-        await asyncio.sleep(0.02)
-    assert (await http.post(f"/api/service-points/{point}/simulator/scan", headers=headers)).status_code == 201
-
-
-async def _settled(session: AsyncSession) -> bool:
-    session.expire_all()
-    unhandled = await session.scalar(
-        select(func.count()).select_from(Message).where(Message.direction == Direction.IN, Message.handled_at.is_(None))
-    )
-    pending = await session.scalar(
-        select(func.count()).select_from(Message).where(Message.delivery_status == DeliveryStatus.PENDING)
-    )
-    return unhandled == 0 and pending == 0
 
 
 async def _send_batches(
@@ -135,7 +67,7 @@ async def _in_full_swing(session: AsyncSession) -> bool:
 
 
 async def test_kill_9_in_the_middle_of_traffic_loses_nothing_and_sends_nothing_twice(
-    server: Server, session: AsyncSession
+    server: Server, session: AsyncSession, database_url: str
 ) -> None:
     north = ServicePoint(name="Norte", phone_number="+593200000011")
     south = ServicePoint(name="Sur", phone_number="+593200000012")
@@ -161,9 +93,9 @@ async def test_kill_9_in_the_middle_of_traffic_loses_nothing_and_sends_nothing_t
 
     server.start()
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-        headers = await _token(http)
+        headers = await login_headers(http)
         for point in points:
-            await _link(http, headers, point)
+            await link_over_http(http, headers, point)
         traffic = [asyncio.create_task(_send_batches(http, headers, plan[i::3])) for i in range(3)]
         await eventually(lambda: _in_full_swing(session), timeout=30, what="traffic in full swing")
         server.kill()  # no goodbye: whatever was in flight is cut
@@ -172,7 +104,7 @@ async def test_kill_9_in_the_middle_of_traffic_loses_nothing_and_sends_nothing_t
 
     server.start()  # linked points resume by themselves; unanswered messages are picked up again
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
-        headers = await _token(http)
+        headers = await login_headers(http)
         for point in points:
             for _ in range(200):
                 if (await http.get(f"/api/service-points/{point}/whatsapp", headers=headers)).json()[
@@ -182,46 +114,14 @@ async def test_kill_9_in_the_middle_of_traffic_loses_nothing_and_sends_nothing_t
                 await asyncio.sleep(0.05)
         assert await _send_batches(http, headers, unacknowledged) == []  # WhatsApp redelivers what was not acked
 
-        async def settled() -> bool:
-            return await _settled(session)
-
-        await eventually(settled, timeout=60, what="every message answered and sent")
+        delivered = {m["messageId"] for _, batch in plan for m in batch}  # every id the network delivered
+        await eventually(lambda: settled(database_url, len(delivered)), timeout=60, what="every message answered")
         record = {
             point: (await http.get(f"/api/service-points/{point}/simulator/sent", headers=headers)).json()
             for point in points
         }
 
-    delivered_ids = {m["messageId"] for _, batch in plan for m in batch}  # every id the network delivered
-    stored = (
-        await session.execute(
-            select(Message.provider_message_id, Message.conversation_id).where(Message.direction == Direction.IN)
-        )
-    ).all()
-    assert sorted(pid for pid, _ in stored) == sorted(delivered_ids)  # each stored, and once
-    inbound = Counter(conversation for _, conversation in stored)
-    replies = Counter(
-        (
-            await session.scalars(
-                select(Message.conversation_id).where(
-                    Message.direction == Direction.OUT, Message.sender_type == SenderType.BOT
-                )
-            )
-        ).all()
-    )
-    assert replies == inbound  # every stored message answered exactly once
-    out = (
-        await session.execute(
-            select(Message.service_point_id, Message.provider_message_id, Message.delivery_status).where(
-                Message.direction == Direction.OUT
-            )
-        )
-    ).all()
-    assert {status for _, _, status in out} == {DeliveryStatus.SENT}
-    for point in points:
-        ids_in_db = {pid for sp, pid, _ in out if str(sp) == point}
-        phone_ids = [m["messageId"] for m in record[point]]
-        assert len(phone_ids) == len(set(phone_ids)) == len(ids_in_db)  # each reply reached the phone exactly once
-        assert set(phone_ids) == ids_in_db
+    await assert_exactly_once(database_url, delivered, {UUID(point): record[point] for point in points})
     output = server.stop()
     assert "Traceback" not in output, output[-3000:]
 
@@ -230,7 +130,7 @@ async def test_redelivery_storm_of_one_id_from_20_clients(
     live_server: str, world: World, session: AsyncSession
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        await _link(http, world.admin.headers, str(world.point_a))
+        await link_over_http(http, world.admin.headers, str(world.point_a))
         body = {"from": "+593991112233", "text": "hola", "messageId": "STORM-1"}
         url = f"/api/service-points/{world.point_a}/simulator/inbound"
 

@@ -98,10 +98,9 @@ async def test_redelivered_message_is_answered_once(client: Client, linked: Worl
 
 
 async def test_messages_of_one_conversation_are_answered_in_order(client: Client, linked: World) -> None:
-    texts = ["hola", "ABC123456", "XYZ999999", "gracias"]
-    for text in texts:
+    for count, text in enumerate(["hola", "ABC123456", "XYZ999999", "gracias"], start=1):
         await say(client, linked, linked.point_a, text)
-    replies = await wait_phone(client, linked, linked.point_a, 4)
+        replies = await wait_phone(client, linked, linked.point_a, count)
     assert "ABC123456" in replies[1] and "XYZ999999" in replies[2]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from uuid import UUID
 
 from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, IntegrityError, NotFoundError
@@ -12,14 +13,17 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.logging import LoggingConfig
+from litestar.logging.config import default_handlers
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
+from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla import __version__
 from ventanilla.audit.controllers import ToolCallController
 from ventanilla.auth.controllers import AuthController, UserController
-from ventanilla.auth.jwt import build_jwt_auth
+from ventanilla.auth.csrf import JsonBodyOnlyMiddleware, SameOriginMiddleware
+from ventanilla.auth.jwt import TOKEN_COOKIE, build_jwt_auth
 from ventanilla.auth.throttle import LoginThrottle
 from ventanilla.bot import Bot
 from ventanilla.config import Settings, load_settings
@@ -27,12 +31,20 @@ from ventanilla.db.session import build_alchemy_config
 from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
-from ventanilla.http_errors import validation_exception_handler
+from ventanilla.http_errors import (
+    database_error_handler,
+    log_uncaught,
+    read_input_strictly,
+    validation_exception_handler,
+)
 from ventanilla.inbox.controllers import InboxController
 from ventanilla.live.controllers import LiveController
 from ventanilla.live.publisher import LivePublisher, build_channels
 from ventanilla.metrics import Metrics, MetricsController
+from ventanilla.openapi import ClosedStructs, DocumentedErrors
 from ventanilla.pipeline import InboundPipeline, PipelinePolicy
+from ventanilla.privacy import RedactPrivate
+from ventanilla.quarantine.controllers import QuarantineController
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
 from ventanilla.web import build_web_router, template_config
@@ -65,10 +77,10 @@ def create_app(
 ) -> Litestar:
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
-    alchemy = build_alchemy_config(settings.require_database_url())
-    jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy, secure_cookie=settings.environment == "production")
     channels = build_channels()
     publish = LivePublisher(channels)
+    alchemy = build_alchemy_config(settings.require_database_url(), session_info=publish.session_info())
+    jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy, secure_cookie=settings.environment == "production")
     session_policy = session_policy or SessionPolicy()
     transport = _transport(settings, session_policy)
     pipeline_policy = pipeline_policy or PipelinePolicy()
@@ -80,8 +92,17 @@ def create_app(
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
     metrics = Metrics()
-    delivery = DeliveryWorker(alchemy.get_session, sessions, publish, metrics, delivery_policy)
-    pipeline = InboundPipeline(alchemy.get_session, publish, bot, delivery.notify, metrics, pipeline_policy)
+    delivery_policy = replace(delivery_policy or DeliveryPolicy(), max_wait_hours=settings.outbox_max_wait_hours)
+    delivery = DeliveryWorker(alchemy.get_session, sessions, metrics, delivery_policy)
+    pipeline = InboundPipeline(
+        alchemy.get_session,
+        bot,
+        delivery.notify,
+        metrics,
+        settings.data_dir / "journal",
+        pipeline_policy,
+        daily_model_calls=settings.bot_daily_model_calls,
+    )
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
@@ -112,19 +133,30 @@ def create_app(
         InboxController,
         MetricsController,
         ToolCallController,
+        QuarantineController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
-    state.update(sessions=sessions, live=publish, delivery=delivery)
+    state.update(sessions=sessions, delivery=delivery)
     if isinstance(transport, SimulatorTransport):
         route_handlers.append(SimulatorController)
         state["simulator"] = transport
     return Litestar(
         route_handlers=route_handlers,
-        plugins=[SQLAlchemyPlugin(config=alchemy), channels],
+        plugins=[
+            SQLAlchemyPlugin(config=alchemy),
+            channels,
+            DocumentedErrors(jwt_auth.exclude, jwt_auth.exclude_opt_key),
+            ClosedStructs(),
+        ],
         lifespan=[run_workers],
         on_app_init=[jwt_auth.on_app_init],
-        exception_handlers={ValidationException: validation_exception_handler},
+        middleware=[SameOriginMiddleware(TOKEN_COOKIE), JsonBodyOnlyMiddleware()],
+        before_request=read_input_strictly,
+        exception_handlers={
+            ValidationException: validation_exception_handler,
+            SQLAlchemyError: database_error_handler,
+        },
         template_config=template_config(),
         state=State(state),
         openapi_config=OpenAPIConfig(
@@ -135,7 +167,10 @@ def create_app(
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            filters={"redact_private": {"()": RedactPrivate}},
+            handlers={name: {**spec, "filters": ["redact_private"]} for name, spec in default_handlers.items()},
             log_exceptions="always",
+            exception_logging_handler=log_uncaught,
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 422, 429, *EXPECTED_REPOSITORY_ERRORS},
         ),
     )

@@ -7,6 +7,7 @@ right even just after a restart. Service points are labelled by id: no names or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from litestar import Controller, Response, get
@@ -15,11 +16,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ventanilla.auth.guards import requires_metrics_token
 from ventanilla.bot import BotDecision
 from ventanilla.db.models import DeliveryStatus, Message, ServicePoint, WhatsappStatus
 
 INBOUND = Counter("ventanilla_inbound_messages_total", "Customer messages stored", ["service_point"])
 REDELIVERIES = Counter("ventanilla_inbound_redeliveries_total", "Inbound messages already stored", ["service_point"])
+JOURNALED = Counter(
+    "ventanilla_inbound_journaled_total", "Inbound messages kept on disk while the database was away", ["service_point"]
+)
+QUARANTINED = Counter(
+    "ventanilla_inbound_quarantined_total", "Inbound messages the database refused, set aside", ["service_point"]
+)
+JOURNAL_WAITING = Gauge("ventanilla_journal_messages", "Inbound messages in the journal, not yet in the database")
+BOT_TURNS = Gauge("ventanilla_bot_turns_in_flight", "Bot turns holding a slot (waiting on the model or the database)")
+BOT_LANES = Gauge("ventanilla_bot_conversations_queued", "Conversations with a bot turn running or waiting for a slot")
+BOT_LIMITED = Counter(
+    "ventanilla_bot_limited_total",
+    "Bot turns answered without the model: exhausted (failed turns), hold (customer rate), flood_handoff",
+    ["service_point", "limit"],
+)
 OUTBOUND = Counter(
     "ventanilla_outbound_messages_total", "Outgoing messages by delivery outcome", ["service_point", "outcome"]
 )
@@ -39,11 +55,29 @@ SESSION_STATUS = Gauge(
 )
 
 
+_INBOUND_BY_OUTCOME = {
+    "stored": INBOUND,
+    "redelivery": REDELIVERIES,
+    "journaled": JOURNALED,
+    "quarantined": QUARANTINED,
+}
+
+
 class Metrics:
     """The hooks the pipeline and the delivery worker call."""
 
-    def inbound(self, point_id: UUID, *, redelivery: bool) -> None:
-        (REDELIVERIES if redelivery else INBOUND).labels(str(point_id)).inc()
+    def inbound(self, point_id: UUID, outcome: str) -> None:
+        """`outcome`: stored, redelivery, journaled or quarantined (see pipeline.intake.Outcome)."""
+        _INBOUND_BY_OUTCOME[outcome].labels(str(point_id)).inc()
+
+    def limited(self, point_id: UUID, limit: str) -> None:
+        BOT_LIMITED.labels(str(point_id), limit).inc()
+
+    def watch_pipeline(self, journal: Callable[[], int], turns: Callable[[], int], lanes: Callable[[], int]) -> None:
+        """Gauges read at each scrape: messages in the journal, turns holding a slot, conversations queued."""
+        JOURNAL_WAITING.set_function(journal)
+        BOT_TURNS.set_function(turns)
+        BOT_LANES.set_function(lanes)
 
     def decision(self, point_id: UUID, decision: BotDecision, seconds: float) -> None:
         point = str(point_id)
@@ -61,9 +95,11 @@ class Metrics:
 
 
 class MetricsController(Controller):
+    """Outside the user tokens (`auth.jwt.PUBLIC_PATHS`): scrapers send the METRICS_TOKEN instead, when it is set."""
+
     tags = ["operations"]
 
-    @get("/metrics", summary="Prometheus metrics", security=[], include_in_schema=False)
+    @get("/metrics", summary="Prometheus metrics", guards=[requires_metrics_token], include_in_schema=False)
     async def metrics(self, db_session: NamedDependency[AsyncSession]) -> Response[bytes]:
         depth = await db_session.execute(
             select(Message.service_point_id, func.count())

@@ -134,7 +134,7 @@ async def insert_world(session: AsyncSession) -> BotWorld:
 
 def bot_request(point: uuid.UUID, text: str, history: Sequence[Turn] = ()) -> BotRequest:
     return BotRequest(
-        service_point_id=point, conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), text=text, history=history
+        service_point_id=point, conversation_id=uuid.uuid4(), message_ids=[uuid.uuid4()], text=text, history=history
     )
 
 

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +46,11 @@ class ReceivedRequest:
 
     def messages(self, role: str) -> list[dict[str, Any]]:
         return [message for message in self.body["messages"] if message["role"] == role]
+
+    @property
+    def asked(self) -> str:
+        """What the customer said last (the turn's text)."""
+        return self.messages("user")[-1]["content"]
 
 
 def tool_call(name: str, arguments: str | Mapping[str, Any], call_id: str | None = None) -> dict[str, Any]:
@@ -84,6 +89,7 @@ class FakeOpenAI:
     def __init__(self, default: Step | None = None) -> None:
         self._script: deque[Step] = deque()
         self._default = default  # answered when the script is empty (benchmarks); None: an empty script is a bug
+        self._rules: list[Callable[[ReceivedRequest], Step | None]] = []
         self._lock = threading.Lock()
         self.requests: list[ReceivedRequest] = []
         self.url = ""
@@ -94,6 +100,12 @@ class FakeOpenAI:
 
     def repeat(self, step: Step, times: int) -> None:
         self.script(*([step] * times))
+
+    def answer_by(self, rule: Callable[[ReceivedRequest], Step | None]) -> None:
+        """Answer with `rule(request)` whenever it gives a step (before the script): for many conversations at
+        once, where the order of requests is not known in advance."""
+        with self._lock:
+            self._rules.append(rule)
 
     @property
     def pending(self) -> int:
@@ -113,9 +125,12 @@ class FakeOpenAI:
             await _respond(send, Step(404, {"error": {"message": "not found", "type": "invalid_request_error"}}))
             return
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+        request = ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks)))
         with self._lock:
-            self.requests.append(ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks))))
-            step = self._script.popleft() if self._script else self._default
+            self.requests.append(request)
+            step = next((found for rule in self._rules if (found := rule(request)) is not None), None)
+            if step is None:
+                step = self._script.popleft() if self._script else self._default
         if step is None:  # an unscripted call is a test bug: fail it loudly and do not let the SDK retry
             step = Step(500, {"error": {"message": "script exhausted"}}, {"x-should-retry": "false"})
         if step.delay:

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.db.models import ServicePoint, WhatsappStatus
+from ventanilla.live.events import PUBLISHER_KEY, LiveEvent, QrShown, WhatsappStatusChanged
+from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy, backoff_delay
 from ventanilla.whatsapp.simulator import SimulatorTransport
@@ -21,24 +23,22 @@ from ventanilla.whatsapp.transport import InboundText, Replaced, TemporarilyBann
 
 class Harness:
     def __init__(self, engine: AsyncEngine, tmp_path: Path) -> None:
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, info={PUBLISHER_KEY: self})
         self.transport = SimulatorTransport(tmp_path / "data", qr_seconds=(FAST.qr_first_seconds, FAST.qr_next_seconds))
         self.credentials = CredentialStore(tmp_path / "auth")
         self.credentials.root.mkdir(exist_ok=True)
         self.received: list[tuple[UUID, str]] = []
-        self.published: list[tuple[UUID, dict]] = []
+        self.published: list[LiveEvent] = []
         self.failing: set[UUID] = set()
-        self.manager = SessionManager(
-            self.transport, self.credentials, self.sessions, self.on_inbound, self.publish, FAST
-        )
+        self.manager = SessionManager(self.transport, self.credentials, self.sessions, self.on_inbound, self, FAST)
 
     async def on_inbound(self, point: UUID, message: InboundText) -> None:
         if point in self.failing:
             raise RuntimeError("this point's handler always fails")
         self.received.append((point, message.text))
 
-    def publish(self, point: UUID, event: dict) -> None:
-        self.published.append((point, event))
+    def publish(self, event: LiveEvent) -> None:
+        self.published.append(event)
 
     async def point(self, name: str) -> UUID:
         async with self.sessions() as session, session.begin():
@@ -149,7 +149,8 @@ async def test_a_number_already_serving_another_point_is_refused(harness: Harnes
     await harness.transport.socket(second).scan("+593987650000")
     await eventually(lambda: _true(second not in harness.transport.sockets), what="second unlinked")
     row = await harness.row(second)
-    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED and "«Primera»" in (row.last_error or "")
+    assert row.whatsapp_status is WhatsappStatus.DISCONNECTED and row.last_error == messages.NUMBER_TAKEN
+    assert "Primera" not in row.last_error  # nothing of the other branch is told
     assert row.phone_number is None and not harness.credentials.exists(second)
     assert harness.manager.is_connected(first)
 
@@ -157,10 +158,11 @@ async def test_a_number_already_serving_another_point_is_refused(harness: Harnes
 async def test_status_changes_are_published_per_point(harness: Harness) -> None:
     point = await harness.point("Publicada")
     await harness.linked(point)
-    kinds = [event["type"] for p, event in harness.published if p == point]
-    assert "whatsapp.qr" in kinds and kinds[-1] == "whatsapp.status"
-    assert harness.published[-1][1]["status"] == "CONNECTED"
-    assert all(p == point for p, _ in harness.published)
+    kinds = [type(event) for event in harness.published if event.service_point_id == point]
+    assert QrShown in kinds and kinds[-1] is WhatsappStatusChanged
+    last = harness.published[-1]
+    assert isinstance(last, WhatsappStatusChanged) and last.status is WhatsappStatus.CONNECTED
+    assert all(event.service_point_id == point for event in harness.published)
 
 
 async def test_two_hundred_points_start_together(engine: AsyncEngine, tmp_path: Path, session: AsyncSession) -> None:

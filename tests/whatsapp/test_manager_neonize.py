@@ -20,6 +20,11 @@ pytestmark = offline
 POLICY = SessionPolicy(reconnect_base_seconds=0.05, reconnect_max_seconds=0.2, close_timeout_seconds=5)
 
 
+class _Unheard:
+    def publish(self, event: object) -> None:
+        return None
+
+
 @pytest.fixture
 async def manager(engine: AsyncEngine, tmp_path: Path):
     sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -29,7 +34,7 @@ async def manager(engine: AsyncEngine, tmp_path: Path):
     async def ignore(*_: object) -> None:
         return None
 
-    manager = SessionManager(NeonizeTransport(), credentials, sessions, ignore, lambda *_: None, POLICY)
+    manager = SessionManager(NeonizeTransport(), credentials, sessions, ignore, _Unheard(), POLICY)
     yield manager, sessions, credentials
     await manager.stop()
 

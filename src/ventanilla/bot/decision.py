@@ -26,13 +26,20 @@ class Turn:
 
 @dataclass(frozen=True)
 class BotRequest:
-    """The inbound message to answer; the point and conversation come from the pipeline, never from the model."""
+    """The inbound messages to answer in one turn (those a customer sent while the bot was still thinking come
+    together); the point and conversation come from the pipeline, never from the model."""
 
     service_point_id: UUID
     conversation_id: UUID
-    message_id: UUID
-    text: str
+    message_ids: Sequence[UUID]  # in the order the customer sent them
+    text: str  # their texts, one per line
     history: Sequence[Turn]  # earlier messages, oldest first
+    allow_model: bool = True  # False once the point has spent its daily model calls: the offline engine answers
+
+    @property
+    def message_id(self) -> UUID:
+        """The latest message of the turn: the one the audit and the logs name."""
+        return self.message_ids[-1]
 
 
 @dataclass(frozen=True)
@@ -56,3 +63,4 @@ class BotDecision:
     engine: Engine
     fallback_reason: str | None  # why the offline engine answered although an API key is configured
     tool_calls: Sequence[ToolCallRecord]
+    model_calls: int = 0  # requests made to the model in this turn (what the daily cap counts)

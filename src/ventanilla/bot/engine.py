@@ -17,10 +17,12 @@ from ventanilla.bot.orchestrator import ModelUnavailable, OpenAIEngine
 from ventanilla.bot.replies import cap, handoff
 from ventanilla.bot.tools import Toolbox
 from ventanilla.config import Settings
+from ventanilla.text import storable
 
 log = logging.getLogger(__name__)
 
 REASON_INTERNAL_ERROR = "El bot falló al procesar el mensaje."
+FALLBACK_DAILY_CAP = "daily_cap"  # the point spent its model calls for today
 
 
 class Bot:
@@ -62,8 +64,11 @@ class Bot:
         engine: Engine = self.engine
         toolbox = Toolbox(self._session_factory, request.service_point_id, engine, self._shipments)
         fallback_reason: str | None = None
+        if self._model is not None and not request.allow_model:
+            engine, fallback_reason = "offline", FALLBACK_DAILY_CAP
+            toolbox.engine = engine
         try:
-            if self._model is None:
+            if engine == "offline":
                 answer = await decide_offline(request, toolbox)
             else:
                 try:
@@ -80,10 +85,15 @@ class Bot:
             stack = "".join(traceback.format_tb(exc.__traceback__))
             log.error("bot failed on message %s: %s\n%s", request.message_id, type(exc).__name__, stack)
             answer = handoff(REASON_INTERNAL_ERROR)
+        reply = cap(storable(answer.reply))
+        if not reply:  # nothing of the answer could be stored (a model's reply of NUL characters, say)
+            answer = handoff(REASON_INTERNAL_ERROR)
+            reply = answer.reply
         return BotDecision(
-            reply=cap(answer.reply),
-            handoff_reason=answer.handoff_reason,
+            reply=reply,
+            handoff_reason=storable(answer.handoff_reason) if answer.handoff_reason else None,
             engine=engine,
             fallback_reason=fallback_reason,
             tool_calls=tuple(toolbox.records),
+            model_calls=toolbox.model_calls,
         )

@@ -102,6 +102,7 @@ class OpenAIEngine:
     async def _converse(self, request: BotRequest, toolbox: Toolbox) -> Answer:
         messages = _messages(request)
         for _ in range(MAX_TOOL_ROUNDS):
+            toolbox.model_calls += 1
             message = await self._complete(messages, request.conversation_id)
             calls = message.tool_calls or []
             if not calls:

@@ -33,6 +33,7 @@ THANKS = "¡Con gusto! Si necesitas algo más, aquí estoy."
 NOT_UNDERSTOOD_OPENING = "Disculpa, no entendí tu mensaje."
 NOT_UNDERSTOOD = f"{NOT_UNDERSTOOD_OPENING} {HELP}"
 TRY_LATER = "Disculpa, no pude consultar la información en este momento. "
+HOLD_ON = "Un momento, por favor: estoy revisando tus mensajes y te respondo enseguida."
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ventanilla.bot.lookups import (
     search_faqs,
 )
 from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER, normalize_tracking_number
+from ventanilla.text import storable, storable_json
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class Toolbox:
         self._service_point_id = service_point_id
         self.engine: Engine = engine  # which engine is running the calls now (changes on a fallback)
         self.records: list[ToolCallRecord] = []
+        self.model_calls = 0  # requests the model engine made in this turn: what the point's daily cap counts
         self._handlers: dict[str, Callable[[Any], Awaitable[_Answer]]] = {
             CONSULTAR_GUIA: self._consultar_guia,
             CONSULTAR_FAQ: self._consultar_faq,
@@ -165,7 +167,7 @@ class Toolbox:
             tool=name[:MAX_TOOL_NAME],
             arguments=arguments,
             outcome=answer.outcome,
-            result=msgspec.to_builtins(answer.payload),
+            result=storable_json(msgspec.to_builtins(answer.payload)),
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
         self.records.append(record)
@@ -180,10 +182,10 @@ class Toolbox:
     async def _run(self, name: str, raw_arguments: str | bytes) -> tuple[dict[str, Any], _Answer]:
         spec = _SPECS.get(name)
         try:
-            decoded = _without_nul(msgspec.json.decode(raw_arguments))
+            decoded = storable_json(msgspec.json.decode(raw_arguments))
         except msgspec.DecodeError:
             raw = raw_arguments if isinstance(raw_arguments, str) else raw_arguments.decode(errors="replace")
-            arguments: dict[str, Any] = {"raw": raw[:MAX_TEXT_ARGUMENT].replace("\x00", "")}
+            arguments: dict[str, Any] = {"raw": storable(raw[:MAX_TEXT_ARGUMENT])}
             if spec is not None:
                 return arguments, _error("invalid_arguments", "Los argumentos no son JSON válido.")
         else:
@@ -234,8 +236,3 @@ class Toolbox:
 
 def _error(outcome: Outcome, message: str) -> _Answer:
     return _Answer(outcome, ToolError(error=message))
-
-
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL refuses the NUL character (in text and JSONB) that a model may produce."""
-    return msgspec.json.decode(msgspec.json.encode(value).replace(b"\\u0000", b""))

@@ -165,15 +165,6 @@ class InboxController(Controller):
         except AssignmentNeedsHumanError:
             raise ConflictException("the bot answers this conversation: set status HUMAN to assign it") from None
         await inbox.session.commit()  # live subscribers refetch at once: they must see the change
-        request.app.state.live(
-            service_point.id,
-            {
-                "type": "conversation.updated",
-                "conversationId": str(conversation.id),
-                "status": conversation.status.value,
-                "assignedToUserId": str(conversation.assigned_to_user_id) if conversation.assigned_to_user_id else None,
-            },
-        )
         return _summary(ListedConversation(conversation, None))
 
     @get(CONVERSATION + "/messages", summary="Messages of a conversation, newest first")
@@ -207,7 +198,6 @@ class InboxController(Controller):
         sent = await inbox.send(service_point.id, conversation_id, request.user, content)
         await inbox.session.commit()  # the outbox row must exist before the worker looks for it
         request.app.state.delivery.notify()
-        _announce(request, service_point, sent)
         return _message(sent)
 
     @post(CONVERSATION + "/messages/{message_id:uuid}/retry", summary="Send a FAILED message again")
@@ -226,16 +216,3 @@ class InboxController(Controller):
         await inbox.session.commit()
         request.app.state.delivery.notify()
         return _message(message)
-
-
-def _announce(request: Request[User, Token, State], point: ServicePoint, message: Message) -> None:
-    request.app.state.live(
-        point.id,
-        {
-            "type": "message.new",
-            "conversationId": str(message.conversation_id),
-            "messageId": str(message.id),
-            "direction": message.direction.value,
-            "senderType": message.sender_type.value,
-        },
-    )

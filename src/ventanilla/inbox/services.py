@@ -34,16 +34,19 @@ from ventanilla.db.models import (
 )
 from ventanilla.inbox.schemas import PREVIEW_CHARS, ConversationUpdate
 from ventanilla.inbox.writer import UNCHANGED, ConversationWriter
+from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
+from ventanilla.pagination import PageCursor
+from ventanilla.schemas import AwareDatetime
 
 
-class ConversationCursor(msgspec.Struct):
-    as_of: datetime
-    key: datetime
+class ConversationCursor(PageCursor):
+    as_of: AwareDatetime
+    key: AwareDatetime
     id: UUID
 
 
-class MessageCursor(msgspec.Struct):
-    timestamp: datetime
+class MessageCursor(PageCursor):
+    timestamp: AwareDatetime
     id: UUID
 
 
@@ -194,6 +197,15 @@ class InboxService:
             reason=data.reason,
         )
         await self.session.flush()
+        after_commit(
+            self.session,
+            ConversationUpdated(
+                service_point_id=point_id,
+                conversation_id=conversation.id,
+                status=conversation.status,
+                assigned_to_user_id=conversation.assigned_to_user_id,
+            ),
+        )
         return conversation
 
     async def send(self, point_id: UUID, conversation_id: UUID, actor: User, content: str) -> Message:
@@ -203,6 +215,16 @@ class InboxService:
         writer.agent_replies(conversation, actor.id)
         message = writer.queue_outgoing(conversation, content, SenderType.AGENT, sender_user_id=actor.id)
         await self.session.flush()
+        after_commit(
+            self.session,
+            MessageCreated(
+                service_point_id=point_id,
+                conversation_id=conversation.id,
+                message_id=message.id,
+                direction=Direction.OUT,
+                sender_type=SenderType.AGENT,
+            ),
+        )
         return message
 
     async def retry(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> Message:

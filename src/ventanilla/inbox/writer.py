@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,9 @@ from ventanilla.db.models import (
     SenderType,
 )
 
+if TYPE_CHECKING:  # a plain value object of the transport boundary; the inbox does not depend on WhatsApp
+    from ventanilla.whatsapp.transport import InboundText
+
 UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
 
 
@@ -34,6 +37,26 @@ class AssignmentNeedsHumanError(Exception):
 def new_provider_id() -> str:
     """A WhatsApp-style message id chosen before the first attempt, so a resend is recognisable as the same one."""
     return "3EB0" + secrets.token_hex(10).upper()
+
+
+def incoming_values(
+    conversation_id: UUID, service_point_id: UUID, message: InboundText, now: datetime, *, handled: bool
+) -> dict[str, Any]:
+    """The columns of a customer's message, for bulk inserts; `handled` when no bot turn is owed (agents answer)."""
+    return {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "service_point_id": service_point_id,
+        "direction": Direction.IN,
+        "sender_type": SenderType.CUSTOMER,
+        "content": message.text,
+        "provider_message_id": message.provider_message_id,
+        "timestamp": min(message.timestamp, now),  # a phone's clock ahead of ours must not reorder the thread
+        "handled_at": now if handled else None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def outgoing_values(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
+import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
-# What services and workers are given to publish with: `publish(point_id, {"type": ..., ...})`.
-Publish = Callable[[UUID, dict[str, Any]], None]
+from ventanilla.live.events import PUBLISHER_KEY, LiveEvent
+
+
+class Publish(Protocol):
+    """What workers are given to publish events that no transaction of theirs carries (QR codes, send outcomes)."""
+
+    def publish(self, event: LiveEvent) -> None: ...
 
 
 def channel_of(service_point_id: UUID) -> str:
@@ -23,12 +28,13 @@ def build_channels() -> ChannelsPlugin:
 
 
 class LivePublisher:
-    """`publish(point, event)` for services and workers; events are small JSON objects with a `type`."""
-
     def __init__(self, channels: ChannelsPlugin) -> None:
         self.channels = channels
+        self._encoder = msgspec.json.Encoder()
 
-    def __call__(self, service_point_id: UUID, event: dict[str, Any]) -> None:
-        self.channels.publish(
-            {"servicePointId": str(service_point_id), **event}, channels=[channel_of(service_point_id)]
-        )
+    def publish(self, event: LiveEvent) -> None:
+        self.channels.publish(self._encoder.encode(event), channels=[channel_of(event.service_point_id)])
+
+    def session_info(self) -> dict[str, Any]:
+        """For the session configuration: sessions then publish what `after_commit` queued on them."""
+        return {PUBLISHER_KEY: self}

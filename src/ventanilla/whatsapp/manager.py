@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 
 from ventanilla.db.models import ServicePoint, WhatsappStatus
 from ventanilla.db.session import SessionFactory
+from ventanilla.live.events import QrShown, WhatsappStatusChanged, after_commit
 from ventanilla.live.publisher import Publish
 from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
@@ -104,14 +105,14 @@ class SessionManager:
         credentials: CredentialStore,
         sessions: SessionFactory,
         on_inbound: InboundHandler,
-        publish: Publish,
+        live: Publish,
         policy: SessionPolicy | None = None,
     ) -> None:
         self.transport = transport
         self.credentials = credentials
         self.sessions = sessions
         self.on_inbound = on_inbound
-        self.publish = publish
+        self.live = live
         self.policy = policy or SessionPolicy()
         self._points: dict[UUID, _Point] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -217,6 +218,10 @@ class SessionManager:
         point = self._points.get(point_id)
         return point is not None and point.status is WhatsappStatus.CONNECTED
 
+    def connected_points(self) -> list[UUID]:
+        """The points whose socket is up here: the only outboxes the delivery worker reads."""
+        return [point.id for point in self._points.values() if point.status is WhatsappStatus.CONNECTED]
+
     async def send_text(self, point_id: UUID, to_phone: str, text: str, message_id: str) -> str:
         """Send through this point's own socket only; NotConnectedError when it is not up."""
         point = self._points.get(point_id)
@@ -271,7 +276,7 @@ class SessionManager:
         if point.give_up is None:
             point.give_up = self._spawn(self._give_up_later(point, point.generation))
         await self._set(point, WhatsappStatus.CONNECTING, last_qr_at=now)
-        self.publish(point.id, {"type": "whatsapp.qr", "expiresAt": point.qr.expires_at.isoformat()})
+        self.live.publish(QrShown(service_point_id=point.id, expires_at=point.qr.expires_at))
 
     async def _on_connected(self, point: _Point, event: Connected) -> None:
         owner = await self._other_owner_of(point.id, event.phone_number)
@@ -283,7 +288,7 @@ class SessionManager:
                     await asyncio.wait_for(socket.logout(), self.policy.close_timeout_seconds)
             await self._close_socket(point)
             self.credentials.delete(point.id)
-            await self._set(point, WhatsappStatus.DISCONNECTED, last_error=messages.number_taken(owner))
+            await self._set(point, WhatsappStatus.DISCONNECTED, last_error=messages.NUMBER_TAKEN)
             return
         self._cancel(point.give_up)
         point.give_up = None
@@ -385,19 +390,18 @@ class SessionManager:
                     .returning(ServicePoint.phone_number, ServicePoint.last_qr_at, ServicePoint.last_error)
                 )
             ).one_or_none()
-        if row is None:
-            return  # the point was deleted meanwhile
-        self.publish(
-            point.id,
-            {
-                "type": "whatsapp.status",
-                "status": status.value,
-                "phoneNumber": row.phone_number,
-                "lastQrAt": row.last_qr_at.isoformat() if row.last_qr_at else None,
-                "qrAvailable": self.pending_qr(point.id) is not None,
-                "lastError": row.last_error,
-            },
-        )
+            if row is not None:  # (None: the point was deleted meanwhile)
+                after_commit(
+                    session,
+                    WhatsappStatusChanged(
+                        service_point_id=point.id,
+                        status=status,
+                        phone_number=row.phone_number,
+                        last_qr_at=row.last_qr_at,
+                        qr_available=self.pending_qr(point.id) is not None,
+                        last_error=row.last_error,
+                    ),
+                )
 
     def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)

@@ -48,7 +48,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ProtocolMessage
 from neonize.utils.jid import build_jid
 
-from ventanilla.privacy import mask_phone
+from ventanilla.privacy import mask_numbers, mask_phone
 from ventanilla.schemas import E164_PATTERN
 from ventanilla.whatsapp.transport import (
     Connected,
@@ -121,16 +121,11 @@ _REFUSED = frozenset({wa.CLIENT_OUTDATED, wa.BAD_USER_AGENT})
 _PERMANENT_SEND_ERRORS = ("recipient", "invalid jid", "not on whatsapp")
 _PERMANENT_PAIR_ERRORS = ("too short", "international")
 _E164 = re.compile(E164_PATTERN)
-_LONG_NUMBER = re.compile(r"\d{7,}")
 
 T = TypeVar("T")
 
 
 # --- pure helpers ------------------------------------------------------------------------------------------------
-
-
-def _mask_numbers(text: str) -> str:
-    return _LONG_NUMBER.sub(lambda match: mask_phone(match.group()), text)
 
 
 def _phone(jid: wa.JID) -> str | None:
@@ -299,7 +294,7 @@ class _MaskedRelay(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            logger.log(record.levelno, "%s: %s", record.name, _mask_numbers(record.getMessage()))
+            logger.log(record.levelno, "%s: %s", record.name, mask_numbers(record.getMessage()))
         except (TypeError, ValueError):  # a record whose arguments do not fit its format
             self.handleError(record)
 
@@ -395,7 +390,7 @@ class NeonizeSocket:
         try:
             response = await self._go(client, client.send_message, build_jid(user), WaMessage(conversation=text))
         except SendMessageError as exc:
-            message = _mask_numbers(str(exc))
+            message = mask_numbers(str(exc))
             permanent = any(marker in message.lower() for marker in _PERMANENT_SEND_ERRORS)
             raise TransportError(f"WhatsApp did not take the message: {message}", permanent=permanent) from None
         logger.debug(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime
+from uuid import UUID
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
-from litestar.params import JSONBody
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ServicePoint
@@ -24,7 +26,7 @@ from ventanilla.whatsapp.schemas import (
     SimulatorInboundAccepted,
     SimulatorSent,
 )
-from ventanilla.whatsapp.simulator import SimulatorError, SimulatorTransport
+from ventanilla.whatsapp.simulator import SimulatorError, SimulatorSocket, SimulatorTransport
 from ventanilla.whatsapp.transport import InboundText
 
 MAX_BATCH = 1000
@@ -34,6 +36,19 @@ FAKE_PHONE_PREFIX = "+59399"
 
 async def provide_simulator(state: State) -> SimulatorTransport:
     return state.simulator
+
+
+async def provide_socket(
+    sp_id: FromPath[UUID], simulator: NamedDependency[SimulatorTransport], db_session: NamedDependency[AsyncSession]
+) -> SimulatorSocket:
+    """The point's open socket, found in memory: the network keeps delivering while the database is away (the
+    pipeline journals what it cannot store). Only without a socket is the database asked: 404 for no such point."""
+    try:
+        return simulator.socket(sp_id)
+    except SimulatorError as exc:
+        if await db_session.get(ServicePoint, sp_id) is None:
+            raise NotFoundException("service point not found") from None
+        raise ConflictException(str(exc)) from None
 
 
 def _inbound(data: SimulatorInbound) -> InboundText:
@@ -49,7 +64,11 @@ class SimulatorController(Controller):
     path = "/api/service-points/{sp_id:uuid}/simulator"
     tags = ["simulator"]
     guards = [requires_point_member]
-    dependencies = {"service_point": Provide(provide_service_point), "simulator": Provide(provide_simulator)}
+    dependencies = {
+        "service_point": Provide(provide_service_point),
+        "simulator": Provide(provide_simulator),
+        "phone_socket": Provide(provide_socket),
+    }
 
     @post("/scan", summary="The phone scans the pending QR: the point becomes CONNECTED")
     async def scan(
@@ -75,24 +94,18 @@ class SimulatorController(Controller):
 
     @post("/inbound", status_code=HTTP_202_ACCEPTED, summary="A customer's message arrives on this point's socket")
     async def inbound(
-        self,
-        data: JSONBody[SimulatorInbound],
-        service_point: NamedDependency[ServicePoint],
-        simulator: NamedDependency[SimulatorTransport],
+        self, data: JSONBody[SimulatorInbound], phone_socket: NamedDependency[SimulatorSocket]
     ) -> SimulatorInboundAccepted:
         message = _inbound(data)
         try:
-            await simulator.socket(service_point.id).deliver(message)
+            await phone_socket.deliver(message)
         except SimulatorError as exc:
             raise ConflictException(str(exc)) from None
         return SimulatorInboundAccepted(message_id=message.provider_message_id)
 
     @post("/inbound/batch", status_code=HTTP_202_ACCEPTED, summary="Many customers' messages arriving at once")
     async def inbound_batch(
-        self,
-        data: JSONBody[list[SimulatorInbound]],
-        service_point: NamedDependency[ServicePoint],
-        simulator: NamedDependency[SimulatorTransport],
+        self, data: JSONBody[list[SimulatorInbound]], phone_socket: NamedDependency[SimulatorSocket]
     ) -> SimulatorBatchAccepted:
         if not 1 <= len(data) <= MAX_BATCH:
             raise ValidationException(
@@ -100,9 +113,8 @@ class SimulatorController(Controller):
             )
         messages = [_inbound(item) for item in data]
         try:
-            socket = simulator.socket(service_point.id)
             # all at once, in order, as the network hands them over; the pipeline stores them together
-            await asyncio.gather(*(socket.deliver(message) for message in messages))
+            await asyncio.gather(*(phone_socket.deliver(message) for message in messages))
         except SimulatorError as exc:
             raise ConflictException(str(exc)) from None
         return SimulatorBatchAccepted(message_ids=[m.provider_message_id for m in messages])

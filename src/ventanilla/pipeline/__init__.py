@@ -1,0 +1,7 @@
+"""The inbound pipeline, a file per step of a message's path: intake (store first; journal and quarantine),
+lanes (one conversation at a time, fair across branches), context (what the bot needs), limits (what a customer
+may cost), decisions (applied in one transaction), recovery (resume, sweep, replay). `flow` puts them in order."""
+
+from ventanilla.pipeline.flow import InboundPipeline, PipelinePolicy
+
+__all__ = ["InboundPipeline", "PipelinePolicy"]

@@ -1,0 +1,165 @@
+"""Bot context: what the bot needs for one turn, read for many conversations in one transaction.
+
+A turn answers every message of a conversation that is waiting in its lane (a customer who writes three lines
+while the bot thinks gets one answer to all three). Before the model is asked, the turn is counted on each of its
+messages (`attempts`, in the database, so a message that crashes the process counts too): a message whose turns
+keep failing (a crash, a reply the database refuses, a bug) is answered without the model once it has had
+`max_attempts`, and after a few more it is given up on. A turn that failed only because the database went away is
+not the message's fault: the next turn does not count again (`Asked.recounted`). The
+point's model calls of the day are read here too, for its daily cap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import case, select, true, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ventanilla.batching import MicroBatcher
+from ventanilla.bot import BotRequest, Turn
+from ventanilla.db.errors import is_refused_content
+from ventanilla.db.models import BotUsage, Conversation, ConversationStatus, Message
+from ventanilla.db.session import SessionFactory
+
+logger = logging.getLogger(__name__)
+HISTORY_TURNS = 12
+GIVE_UP_AFTER_EXTRA = 2  # attempts past max_attempts before a message is marked handled without any answer
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A conversation's messages waiting in its lane, oldest first."""
+
+    service_point_id: UUID
+    conversation_id: UUID
+    message_ids: tuple[UUID, ...]
+    recounted: frozenset[UUID] = frozenset()  # their last turn failed because the database was away: not counted
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    request: BotRequest
+    exhausted: bool  # its messages already had `max_attempts` turns: answer without the model
+
+
+@dataclass(frozen=True)
+class ContextPolicy:
+    max_attempts: int = 3  # bot turns per message before a person takes over
+    daily_model_calls: int | None = None  # per point and UTC day; None: no cap
+
+
+class Context:
+    def __init__(self, sessions: SessionFactory, policy: ContextPolicy) -> None:
+        self.sessions = sessions
+        self.policy = policy
+        self._loads: MicroBatcher[Asked, Prepared | None] = MicroBatcher(self._load, isolate=is_refused_content)
+
+    async def prepare(self, asked: Asked) -> Prepared | None:
+        """None when nothing is left to answer (handled meanwhile, or the conversation went to a person)."""
+        return await self._loads.submit(asked)
+
+    async def _load(self, asks: list[Asked]) -> list[Prepared | None]:
+        now = datetime.now(UTC)
+        ids = [message_id for asked in asks for message_id in asked.message_ids]
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            found = {
+                row.id: row
+                for row in await connection.execute(
+                    select(Message.id, Message.content, Message.timestamp, Message.handled_at, Conversation.status)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .where(Message.id.in_(ids))
+                )
+            }
+            unhandled = {i: row.status for i, row in found.items() if row.handled_at is None}
+            to_person = [i for i, status in unhandled.items() if status != ConversationStatus.BOT]
+            if to_person:  # the conversation went to a person meanwhile: agents answer these
+                await connection.execute(update(Message).where(Message.id.in_(to_person)).values(handled_at=now))
+            wanted = [i for i, status in unhandled.items() if status == ConversationStatus.BOT]
+            attempts: dict[UUID, int] = {}
+            if wanted:
+                recounted = [i for asked in asks for i in asked.recounted]
+                attempts = dict(
+                    (
+                        await connection.execute(
+                            update(Message)
+                            .where(Message.id.in_(wanted))
+                            .values(attempts=Message.attempts + case((Message.id.in_(recounted), 0), else_=1))
+                            .returning(Message.id, Message.attempts)
+                        )
+                    ).all()
+                )
+            give_up = self.policy.max_attempts + GIVE_UP_AFTER_EXTRA
+            abandoned = [i for i, n in attempts.items() if n > give_up]
+            if abandoned:
+                logger.error(
+                    "%d messages failed %d bot turns each: given up without an answer", len(abandoned), give_up
+                )
+                await connection.execute(update(Message).where(Message.id.in_(abandoned)).values(handled_at=now))
+            turns = [
+                sorted(
+                    (i for i in asked.message_ids if i in attempts and i not in abandoned),
+                    key=lambda i: (found[i].timestamp, i),
+                )
+                for asked in asks
+            ]
+            history = await _history(connection, [turn[0] for turn in turns if turn])
+            spent = await self._spent(connection, {a.service_point_id for a, t in zip(asks, turns, strict=True) if t})
+        return [
+            Prepared(
+                BotRequest(
+                    service_point_id=asked.service_point_id,
+                    conversation_id=asked.conversation_id,
+                    message_ids=tuple(turn),
+                    text="\n".join(found[i].content for i in turn),
+                    history=history[turn[0]],
+                    allow_model=self._within_cap(spent.get(asked.service_point_id, 0)),
+                ),
+                exhausted=max(attempts[i] for i in turn) > self.policy.max_attempts,
+            )
+            if turn
+            else None
+            for asked, turn in zip(asks, turns, strict=True)
+        ]
+
+    def _within_cap(self, spent: int) -> bool:
+        return self.policy.daily_model_calls is None or spent < self.policy.daily_model_calls
+
+    async def _spent(self, connection: AsyncConnection, points: set[UUID]) -> dict[UUID, int]:
+        """Model calls of today (UTC) per point, when a cap is set."""
+        if not points or self.policy.daily_model_calls is None:
+            return {}
+        rows = await connection.execute(
+            select(BotUsage.service_point_id, BotUsage.model_calls).where(
+                BotUsage.service_point_id.in_(points), BotUsage.day == datetime.now(UTC).date()
+            )
+        )
+        return dict(rows.all())
+
+
+async def _history(connection: AsyncConnection, first_ids: Sequence[UUID]) -> dict[UUID, list[Turn]]:
+    """The conversation's messages before each turn's first message, oldest first, at most HISTORY_TURNS."""
+    history: dict[UUID, list[Turn]] = {i: [] for i in first_ids}
+    if not first_ids:
+        return history
+    asked = select(Message.id, Message.conversation_id, Message.timestamp).where(Message.id.in_(first_ids)).subquery()
+    earlier = (
+        select(Message.sender_type, Message.content)
+        .where(
+            Message.conversation_id == asked.c.conversation_id,
+            tuple_(Message.timestamp, Message.id) < tuple_(asked.c.timestamp, asked.c.id),
+        )
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .limit(HISTORY_TURNS)
+        .lateral()
+    )
+    for row in await connection.execute(select(asked.c.id, earlier).join(earlier, true())):
+        history[row.id].append(Turn(row.sender_type, row.content))
+    for turns in history.values():
+        turns.reverse()
+    return history

@@ -1,0 +1,167 @@
+"""Decisions: what the bot decided lands in one transaction, for many conversations at once.
+
+The reply (PENDING in the outbox), the handoff and its history entry, the tool-call audit, the point's model calls
+of the day, and "these messages are handled". A batch that fails because of one conversation's rows is split until
+that conversation fails alone (the others are written); its messages stay unhandled, and their attempt count
+(see `context`) bounds how often that can happen. Text is made storable before it is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from ventanilla.batching import MicroBatcher
+from ventanilla.bot import BotDecision, BotRequest
+from ventanilla.db.errors import is_refused_content
+from ventanilla.db.models import (
+    BotUsage,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    Message,
+    SenderType,
+    ToolCall,
+)
+from ventanilla.db.session import SessionFactory
+from ventanilla.inbox.writer import handoff_event_values, outgoing_values
+from ventanilla.live.events import HandoffRequested, MessageCreated, after_commit
+from ventanilla.text import storable, storable_json
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    reply_id: UUID  # the reply queued in the outbox
+
+
+class Decisions:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+        self._writes: MicroBatcher[tuple[BotRequest, BotDecision], Applied | None] = MicroBatcher(
+            self._write, isolate=is_refused_content
+        )
+
+    async def apply(self, request: BotRequest, decision: BotDecision) -> Applied | None:
+        """None when there is nothing to send: the messages were handled already, or a person took over."""
+        return await self._writes.submit((request, decision))
+
+    async def _write(self, decided: list[tuple[BotRequest, BotDecision]]) -> list[Applied | None]:
+        """A conversation an agent took meanwhile gets the audit but no bot reply. Each conversation has one turn
+        in flight at most (its lane), so the turns of a batch never touch the same conversation."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            statuses = dict(
+                (
+                    await connection.execute(
+                        select(Conversation.id, Conversation.status)
+                        .where(Conversation.id.in_({r.conversation_id for r, _ in decided}))
+                        .order_by(Conversation.id)
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            newly_handled = set(
+                (
+                    await connection.execute(
+                        update(Message)
+                        .where(
+                            Message.id.in_([i for r, _ in decided for i in r.message_ids]), Message.handled_at.is_(None)
+                        )
+                        .values(handled_at=now)
+                        .returning(Message.id)
+                    )
+                ).scalars()
+            )
+            audit, replies, handoffs, events, usage, results = [], [], [], [], {}, []
+            for request, decision in decided:
+                if not newly_handled.intersection(request.message_ids):  # a duplicate run of the same turn
+                    results.append(None)
+                    continue
+                if decision.model_calls:
+                    usage[request.service_point_id] = usage.get(request.service_point_id, 0) + decision.model_calls
+                audit.extend(
+                    {
+                        "id": uuid.uuid4(),
+                        "conversation_id": request.conversation_id,
+                        "service_point_id": request.service_point_id,
+                        "message_id": request.message_id,
+                        "engine": call.engine,
+                        "tool": storable(call.tool),
+                        "arguments": storable_json(call.arguments),
+                        "outcome": call.outcome,
+                        "result": storable_json(call.result),
+                        "latency_ms": call.latency_ms,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for call in decision.tool_calls
+                )
+                if statuses.get(request.conversation_id) != ConversationStatus.BOT:
+                    results.append(None)
+                    continue
+                reply = outgoing_values(
+                    request.conversation_id, request.service_point_id, storable(decision.reply), SenderType.BOT, now
+                )
+                replies.append(reply)
+                results.append(Applied(reply["id"]))
+                after_commit(
+                    session,
+                    MessageCreated(
+                        service_point_id=request.service_point_id,
+                        conversation_id=request.conversation_id,
+                        message_id=reply["id"],
+                        direction=Direction.OUT,
+                        sender_type=SenderType.BOT,
+                    ),
+                )
+                if decision.handoff_reason:
+                    reason = storable(decision.handoff_reason)
+                    handoffs.append({"cid": request.conversation_id, "why": reason})
+                    events.append(
+                        handoff_event_values(
+                            request.conversation_id, request.service_point_id, ConversationStatus.BOT, reason, now
+                        )
+                    )
+                    after_commit(
+                        session,
+                        HandoffRequested(
+                            service_point_id=request.service_point_id,
+                            conversation_id=request.conversation_id,
+                            reason=reason,
+                        ),
+                    )
+            if audit:
+                await connection.execute(insert(ToolCall.__table__), audit)
+            if replies:
+                await connection.execute(insert(Message.__table__), replies)
+                await connection.execute(
+                    update(Conversation)
+                    .where(Conversation.id.in_([r["conversation_id"] for r in replies]))
+                    .values(last_message_at=func.greatest(Conversation.last_message_at, now), updated_at=now)
+                )
+            if handoffs:
+                await connection.execute(
+                    update(Conversation.__table__)
+                    .where(Conversation.__table__.c.id == bindparam("cid"))
+                    .values(status=ConversationStatus.HUMAN, handoff_reason=bindparam("why"), waiting_since=now),
+                    handoffs,
+                )
+                await connection.execute(insert(ConversationEvent.__table__), events)
+            if usage:
+                spend = insert(BotUsage).values(
+                    [{"service_point_id": p, "day": now.date(), "model_calls": n} for p, n in sorted(usage.items())]
+                )
+                await connection.execute(
+                    spend.on_conflict_do_update(
+                        index_elements=["service_point_id", "day"],
+                        set_={"model_calls": BotUsage.model_calls + spend.excluded.model_calls},
+                    )
+                )
+        return results

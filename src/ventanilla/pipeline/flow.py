@@ -1,0 +1,157 @@
+"""The path of one inbound customer message, from the socket to the reply in the outbox.
+
+1. `intake`: stored first (or set aside, or journaled on disk while the database is away), before the socket
+   handler returns.
+2. A conversation with a person gets no bot turn (agents hear about the message live).
+3. `lanes`: a conversation with the bot gets a turn in its lane (one at a time, in order; what the customer adds
+   meanwhile joins the next turn), in a slot shared fairly across branches.
+4. `context`: the turn is counted and what the bot needs is read; `limits` and the point's daily cap decide
+   whether the model is asked; the bot decides without holding a database connection.
+5. `decisions`: reply, handoff, audit and "handled" land in one transaction; the delivery worker sends the reply.
+6. `recovery`: what a crash or an outage left behind is resumed and replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from ventanilla.bot import Bot, BotDecision
+from ventanilla.bot.replies import HOLD_ON, Answer, handoff
+from ventanilla.db.errors import describe, is_unavailable
+from ventanilla.db.models import ConversationStatus
+from ventanilla.db.session import SessionFactory
+from ventanilla.metrics import Metrics
+from ventanilla.pipeline.context import Asked, Context, ContextPolicy, Prepared
+from ventanilla.pipeline.decisions import Decisions
+from ventanilla.pipeline.intake import Arrival, Intake, IntakePolicy, Outcome
+from ventanilla.pipeline.journal import Journal
+from ventanilla.pipeline.lanes import FairSlots, Lanes
+from ventanilla.pipeline.limits import CustomerLimiter, Verdict
+from ventanilla.pipeline.recovery import Recovery, RecoveryPolicy
+from ventanilla.whatsapp.transport import InboundText
+
+logger = logging.getLogger(__name__)
+REASON_EXHAUSTED = "El bot no pudo responder estos mensajes después de varios intentos."
+REASON_FLOOD = "El cliente envió muchos mensajes seguidos."
+
+
+@dataclass(frozen=True)
+class PipelinePolicy:
+    concurrency: int = 256  # bot turns at once (each waits on the model, not on the database)
+    reserve: int = 64  # of those, slots one point can never take: always there for the other points
+    max_attempts: int = 3  # bot turns per message before a person takes over without the model
+    customer_turns: int = 6  # bot turns per conversation within customer_window_seconds ...
+    customer_window_seconds: float = 60.0  # ... beyond which the customer waits for a person
+    sweep_seconds: float = 30.0  # how often stored-but-unhandled messages are looked for
+    stale_seconds: float = 30.0  # how old such a message must be before the sweep takes it again
+    replay_seconds: float = 1.0  # how often the journal is tried while it holds messages
+    store_retry_seconds: float = 2.0  # how long a message waits for the database before it is journaled
+    drain_seconds: float = 10.0  # graceful shutdown: how long bot turns in flight may finish
+
+
+class InboundPipeline:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        bot: Bot,
+        queued: Callable[[], None],
+        metrics: Metrics,
+        journal_dir: Path,
+        policy: PipelinePolicy | None = None,
+        daily_model_calls: int | None = None,
+    ) -> None:
+        self.bot = bot
+        self.queued = queued  # tells the delivery worker a reply is waiting
+        self.metrics = metrics
+        self.policy = policy = policy or PipelinePolicy()
+        self.journal = Journal(journal_dir)
+        self.intake = Intake(sessions, self.journal, IntakePolicy(retry_seconds=policy.store_retry_seconds))
+        self.context = Context(sessions, ContextPolicy(policy.max_attempts, daily_model_calls))
+        self.decisions = Decisions(sessions)
+        self.limiter = CustomerLimiter(policy.customer_turns, policy.customer_window_seconds)
+        self.slots = FairSlots(policy.concurrency, policy.reserve)
+        self.lanes = Lanes(self._turn)
+        self._database_failed: set[UUID] = set()  # messages whose last turn failed because the database was away
+        metrics.watch_pipeline(lambda: self.journal.pending, lambda: self.slots.in_use, lambda: len(self.lanes))
+        self.recovery = Recovery(
+            sessions,
+            self.intake,
+            self.journal,
+            self.lanes.submit,
+            self._arrived,
+            RecoveryPolicy(policy.sweep_seconds, policy.stale_seconds, policy.replay_seconds),
+        )
+
+    async def start(self) -> None:
+        """Replay the journal, resume what a previous run did not answer, then keep doing both."""
+        await self.recovery.start()
+
+    async def stop(self) -> None:
+        """Stop answering (messages are still stored, or journaled); let turns in flight finish within the bound."""
+        self.intake.stopping = True
+        self.recovery.stop()
+        await self.lanes.drain(self.policy.drain_seconds)
+
+    async def receive(self, service_point_id: UUID, message: InboundText) -> Arrival:
+        """Store the message (or keep it safe); hand it to the bot when its conversation is the bot's."""
+        arrival = await self.intake.store(service_point_id, message)
+        self._arrived(service_point_id, arrival)
+        return arrival
+
+    def _arrived(self, point_id: UUID, arrival: Arrival) -> None:
+        self.metrics.inbound(point_id, arrival.outcome.value)
+        stored = arrival.stored
+        if arrival.outcome is Outcome.STORED and stored and stored.conversation_status is ConversationStatus.BOT:
+            self.lanes.submit(point_id, stored.conversation_id, stored.message_id)
+
+    async def _turn(self, point_id: UUID, conversation_id: UUID, message_ids: tuple[UUID, ...]) -> None:
+        recounted = self._database_failed.intersection(message_ids)
+        try:
+            async with self.slots.slot(point_id):
+                prepared = await self.context.prepare(Asked(point_id, conversation_id, message_ids, recounted))
+                if prepared is None:
+                    self._database_failed.difference_update(message_ids)
+                    return
+                started = time.perf_counter()
+                decision = await self._decide(prepared)
+                thinking = time.perf_counter() - started
+                applied = await self.decisions.apply(prepared.request, decision)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                self._database_failed.difference_update(message_ids)
+                raise
+            self._database_failed.update(message_ids)  # the sweep tries again, and that turn does not count
+            logger.warning(
+                "conversation %s: turn unfinished, database unavailable (%s)", conversation_id, describe(exc)
+            )
+            return
+        self._database_failed.difference_update(message_ids)
+        if applied is not None:
+            self.metrics.decision(point_id, decision, thinking)
+            self.queued()
+
+    async def _decide(self, prepared: Prepared) -> BotDecision:
+        """The bot's decision, unless this turn must not ask the model: too many failed turns, or a flood."""
+        request = prepared.request
+        if prepared.exhausted:
+            self.metrics.limited(request.service_point_id, "exhausted")
+            return _without_model(handoff(REASON_EXHAUSTED))
+        verdict = self.limiter.verdict(request.conversation_id)
+        if verdict is Verdict.HOLD:
+            self.metrics.limited(request.service_point_id, "hold")
+            return _without_model(Answer(HOLD_ON))
+        if verdict is Verdict.HANDOFF:
+            self.metrics.limited(request.service_point_id, "flood_handoff")
+            return _without_model(handoff(REASON_FLOOD))
+        return await self.bot.decide(request)
+
+
+def _without_model(answer: Answer) -> BotDecision:
+    return BotDecision(
+        reply=answer.reply, handoff_reason=answer.handoff_reason, engine="offline", fallback_reason=None, tool_calls=()
+    )

@@ -1,0 +1,226 @@
+"""Store first: a customer's message is committed before anything else is done with it, and never dropped.
+
+WhatsApp acknowledges a message before we see it and will not send it again, so whatever goes wrong, the message
+ends in one of three places before the socket handler returns:
+
+- the `message` table (the normal case): messages arriving together share one transaction, idempotent on the
+  provider id (a redelivery finds its row and stops);
+- the quarantine, when the database refuses that very row even after cleaning (a batch is split until the bad
+  row is alone, so the others are stored); text is always cleaned first (NUL removed, phone trimmed);
+- the journal on disk, when the database stays unreachable for `retry_seconds` (or the process is stopping).
+  While the journal holds anything, new arrivals go behind it, and `replay` stores it in order once the database
+  answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+
+from ventanilla.batching import MicroBatcher
+from ventanilla.db.errors import describe, is_refused_content
+from ventanilla.db.models import E164_CHECK, Conversation, ConversationStatus, Direction, Message, SenderType
+from ventanilla.db.session import SessionFactory
+from ventanilla.inbox.writer import incoming_values
+from ventanilla.live.events import MessageCreated, after_commit
+from ventanilla.pipeline.journal import Journal
+from ventanilla.quarantine.services import set_aside
+from ventanilla.text import storable
+from ventanilla.whatsapp.transport import InboundText
+
+logger = logging.getLogger(__name__)
+_E164 = re.compile(E164_CHECK.replace("$", r"\Z"))
+NOT_E164 = "the customer's phone is not an E.164 number"
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    REDELIVERY = "redelivery"  # already stored: nothing more to do
+    JOURNALED = "journaled"  # on disk until the database is back
+    QUARANTINED = "quarantined"  # refused by the database: kept aside with the reason
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInbound:
+    message_id: UUID
+    conversation_id: UUID
+    conversation_status: ConversationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    outcome: Outcome
+    stored: StoredInbound | None = None
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    retry_seconds: float = 2.0  # how long a message waits for the database before it goes to the journal
+    retry_first_delay: float = 0.05  # then doubling, at most retry_max_delay
+    retry_max_delay: float = 0.5
+
+
+class DatabaseUnavailable(Exception):
+    """Replay stopped: the database did not take the journal's messages (they stay on disk)."""
+
+
+def cleaned(message: InboundText) -> InboundText:
+    """What is always safe to fix before storing: characters PostgreSQL cannot hold, blanks around the phone."""
+    text, phone = storable(message.text), message.customer_phone.strip()
+    name = storable(message.push_name) if message.push_name is not None else None
+    if (text, phone, name) == (message.text, message.customer_phone, message.push_name):
+        return message
+    return replace(message, text=text, customer_phone=phone, push_name=name)
+
+
+class Intake:
+    def __init__(self, sessions: SessionFactory, journal: Journal, policy: IntakePolicy | None = None) -> None:
+        self.sessions = sessions
+        self.journal = journal
+        self.policy = policy or IntakePolicy()
+        self.stopping = False  # set at shutdown: what cannot be stored at once goes to the journal
+        self._writes: MicroBatcher[tuple[UUID, InboundText], StoredInbound | None] = MicroBatcher(
+            self._write, isolate=is_refused_content
+        )
+
+    async def store(self, point_id: UUID, message: InboundText) -> Arrival:
+        """Returns once the message is stored, set aside, or on disk."""
+        message = cleaned(message)
+        if not _E164.match(message.customer_phone):
+            return await self._set_aside(point_id, message, NOT_E164)
+        if self.journal.active:
+            await self.journal.append(point_id, message)
+            return Arrival(Outcome.JOURNALED)
+        deadline = time.monotonic() + self.policy.retry_seconds
+        delay = self.policy.retry_first_delay
+        while True:
+            try:
+                return self._arrived(await self._writes.submit((point_id, message)))
+            except Exception as exc:
+                if is_refused_content(exc):
+                    return await self._set_aside(point_id, message, _reason(exc), describe(exc))
+                if self.stopping or self.journal.active or time.monotonic() + delay > deadline:
+                    logger.warning("storing a message of point %s failed (%s): journaling it", point_id, describe(exc))
+                    await self.journal.append(point_id, message)
+                    return Arrival(Outcome.JOURNALED)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.policy.retry_max_delay)
+
+    async def replay(self, point_id: UUID, message: InboundText) -> Arrival:
+        """One attempt for a journaled message; DatabaseUnavailable when the database does not take it."""
+        message = cleaned(message)
+        if not _E164.match(message.customer_phone):
+            return await self._set_aside(point_id, message, NOT_E164)
+        try:
+            return self._arrived(await self._writes.submit((point_id, message)))
+        except Exception as exc:
+            if is_refused_content(exc):
+                return await self._set_aside(point_id, message, _reason(exc), describe(exc))
+            raise DatabaseUnavailable(describe(exc)) from None
+
+    @staticmethod
+    def _arrived(stored: StoredInbound | None) -> Arrival:
+        return Arrival(Outcome.REDELIVERY) if stored is None else Arrival(Outcome.STORED, stored)
+
+    async def _set_aside(self, point_id: UUID, message: InboundText, reason: str, kind: str = "invalid") -> Arrival:
+        """Into the quarantine; if even that cannot be written now, into the journal (replay tries again)."""
+        try:
+            async with self.sessions() as session, session.begin():
+                await set_aside(await session.connection(), point_id, message, reason)
+        except Exception as exc:
+            logger.warning("quarantining a message of point %s failed (%s): journaling it", point_id, describe(exc))
+            await self.journal.append(point_id, message)
+            return Arrival(Outcome.JOURNALED)
+        logger.error("point %s: a message was quarantined (%s); see GET /api/quarantine", point_id, kind)
+        return Arrival(Outcome.QUARANTINED)
+
+    async def _write(self, arrivals: list[tuple[UUID, InboundText]]) -> list[StoredInbound | None]:
+        """One transaction for every message that arrived meanwhile: upsert their conversations, insert them."""
+        now = datetime.now(UTC)
+        latest: dict[tuple[UUID, str], datetime] = {}
+        for point_id, message in arrivals:
+            key, at = (point_id, message.customer_phone), min(message.timestamp, now)
+            latest[key] = max(latest.get(key, at), at)
+        conversations = Conversation.__table__
+        messages = Message.__table__
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            upsert = insert(conversations)
+            upsert = upsert.on_conflict_do_update(
+                constraint="uq_conversation_point_customer",
+                set_={
+                    "last_message_at": func.greatest(conversations.c.last_message_at, upsert.excluded.last_message_at)
+                },
+            ).returning(
+                conversations.c.id,
+                conversations.c.service_point_id,
+                conversations.c.customer_phone,
+                conversations.c.status,
+            )
+            owners = {
+                (row.service_point_id, row.customer_phone): row
+                for row in await connection.execute(
+                    upsert,
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "service_point_id": point_id,
+                            "customer_phone": phone,
+                            "status": ConversationStatus.BOT,
+                            "last_message_at": at,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for (point_id, phone), at in sorted(latest.items())  # one lock order: no deadlocks
+                    ],
+                )
+            }
+            rows = [
+                incoming_values(owner.id, point_id, message, now, handled=owner.status != ConversationStatus.BOT)
+                for point_id, message in arrivals
+                for owner in (owners[(point_id, message.customer_phone)],)
+            ]
+            inserted = (
+                insert(messages)
+                .on_conflict_do_nothing(constraint="uq_message_point_provider_id")
+                .returning(messages.c.id, messages.c.service_point_id, messages.c.provider_message_id)
+            )
+            stored = {
+                (row.service_point_id, row.provider_message_id): row.id
+                for row in await connection.execute(inserted, rows)
+            }
+            results: list[StoredInbound | None] = []
+            for (point_id, message), row in zip(arrivals, rows, strict=True):
+                message_id = stored.pop((point_id, message.provider_message_id), None)  # a twin in the batch: None
+                if message_id != row["id"]:
+                    results.append(None)
+                    continue
+                owner = owners[(point_id, message.customer_phone)]
+                results.append(StoredInbound(message_id, owner.id, ConversationStatus(owner.status)))
+                after_commit(
+                    session,
+                    MessageCreated(
+                        service_point_id=point_id,
+                        conversation_id=owner.id,
+                        message_id=message_id,
+                        direction=Direction.IN,
+                        sender_type=SenderType.CUSTOMER,
+                    ),
+                )
+        return results
+
+
+def _reason(error: BaseException) -> str:
+    """For the quarantine (admins read it; it may name a column but not our customers' data)."""
+    original = getattr(error, "orig", None) or error
+    return f"the database refused it ({describe(error)}): {str(original).splitlines()[0][:300]}"
