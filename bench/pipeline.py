@@ -38,7 +38,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from harness import ADMIN, ROOT, percentile, serving, workspace
+from harness import ADMIN, ROOT, cpu_seconds, percentile, serving, workspace
 from tests.helpers import stop, wait_until_ready
 
 TRACKING = "ABC123456"
@@ -88,7 +88,9 @@ def _plan(points: list[str], customers: int, messages: int, text: str) -> list[t
     return plan
 
 
-async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total: int) -> dict[str, float]:
+async def _drive(
+    base: str, plan: list[tuple[str, list[dict]]], dsn: str, total: int, server_pid: int
+) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
         http.headers["Authorization"] = f"Bearer {token}"
@@ -105,7 +107,7 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total:
                     response = await http.post(f"/api/service-points/{point}/simulator/inbound/batch", json=batch)
                     assert response.status_code == 202, response.text
 
-        started = datetime.now(UTC)
+        started, cpu_before = datetime.now(UTC), cpu_seconds(server_pid)
         await asyncio.gather(*(sender(point) for point in points))
         connection = await asyncpg.connect(dsn)
         try:
@@ -115,6 +117,7 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total:
                 total,
             ):
                 await asyncio.sleep(0.2)
+            cpu = cpu_seconds(server_pid) - cpu_before
             last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
             replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
             # each message's reply is the one its turn wrote: same conversation, written when it was handled
@@ -133,6 +136,7 @@ async def _drive(base: str, plan: list[tuple[str, list[dict]]], dsn: str, total:
     return {
         "messages": total,
         "replies": replies,
+        "cpu_ms_per_message": 1000 * cpu / total,
         "seconds": elapsed,
         "per_second": total / elapsed,
         "p50_ms": statistics.median(values),
@@ -236,7 +240,7 @@ def main() -> None:
         plan = _plan(point_ids, customers, args.messages, text)
         with serving(space) as (base, server):
             wait_until_ready(base, server)
-            figures = asyncio.run(_drive(base, plan, space.dsn, total))
+            figures = asyncio.run(_drive(base, plan, space.dsn, total, server.pid))
         baseline = None if model_mode else asyncio.run(_baseline(space.dsn, plan, concurrency=64))
     cpus = os.cpu_count()
     if model_mode:
@@ -257,6 +261,7 @@ def main() -> None:
         f"{figures['replies']} replies)"
     )
     print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
+    print(f"  server CPU       {figures['cpu_ms_per_message']:8.2f} ms per message")
     print(f"  raw asyncpg      {baseline:8.1f} messages/s   (same writes, same concurrency, no framework)")
     print(f"  ratio            {figures['per_second'] / baseline:8.0%}")
 

@@ -101,7 +101,7 @@ def create_app(
         metrics,
         settings.data_dir / "journal",
         pipeline_policy,
-        daily_model_calls=settings.bot_daily_model_calls,
+        daily_model_calls=settings.bot_daily_model_calls if settings.openai_api_key else None,  # offline: free
     )
 
     @asynccontextmanager

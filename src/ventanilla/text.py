@@ -41,12 +41,21 @@ def storable(text: str) -> str:
 
 def storable_json(value: Any) -> Any:
     """A JSON-like value (dicts, lists, strings, numbers) whose strings, keys included, are `storable`."""
+    try:
+        if b"\\u0000" not in msgspec.json.encode(value):  # the usual case, checked at C speed
+            return value
+    except (TypeError, UnicodeEncodeError, msgspec.EncodeError):  # a lone surrogate, or not JSON at all: walk it
+        pass
+    return _storable_walk(value)
+
+
+def _storable_walk(value: Any) -> Any:
     if isinstance(value, str):
         return storable(value)
     if isinstance(value, dict):
-        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+        return {storable(str(key)): _storable_walk(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [storable_json(item) for item in value]
+        return [_storable_walk(item) for item in value]
     return value
 
 

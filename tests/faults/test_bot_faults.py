@@ -4,7 +4,7 @@ a spent daily budget. Each checks nothing is lost, nothing is sent twice, and th
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar import Litestar
@@ -96,14 +96,32 @@ async def test_a_message_whose_turns_keep_failing_goes_to_a_person_without_the_m
     assert model.requests == []
 
 
-async def test_every_bot_turn_is_counted_on_its_message(
+async def test_only_turns_that_come_back_through_recovery_are_counted(
     client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
 ) -> None:
+    """A first turn costs no write; a message found unanswered (its turn never finished) has its next turn counted."""
     model.answer_by(lambda request: completion("Hola"))
     await say(client, linked, linked.point_a, "hola")
     await wait_phone(client, linked, linked.point_a, 1)
-    attempts = await session.scalar(select(Message.attempts).where(Message.direction == Direction.IN))
-    assert attempts == 1
+    assert await session.scalar(select(Message.attempts).where(Message.direction == Direction.IN)) == 0
+    conversation = await session.scalar(select(Conversation))
+    assert conversation is not None
+    session.add(
+        Message(
+            conversation_id=conversation.id,
+            service_point_id=linked.point_a,
+            direction=Direction.IN,
+            sender_type=SenderType.CUSTOMER,
+            content="un turno que nunca terminó",
+            provider_message_id="LEFT1",
+            timestamp=datetime.now(UTC) - timedelta(minutes=1),
+            created_at=datetime.now(UTC) - timedelta(minutes=1),
+        )
+    )
+    await session.commit()
+    await wait_phone(client, linked, linked.point_a, 2)  # the sweep finds it
+    session.expire_all()
+    assert await session.scalar(select(Message.attempts).where(Message.provider_message_id == "LEFT1")) == 1
 
 
 async def test_a_slow_model_branch_leaves_slots_for_another_branch(

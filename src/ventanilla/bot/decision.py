@@ -56,7 +56,8 @@ class ToolCallRecord:
 
 @dataclass(frozen=True)
 class BotDecision:
-    """The reply to send, and whether the conversation now waits for a person."""
+    """The reply to send, and whether the conversation now waits for a person. Every text in it, the tool calls'
+    included, is storable (`ventanilla.text.storable`): the bot cleans what the model and the tools produced."""
 
     reply: str  # never empty, at most MAX_REPLY_CHARS
     handoff_reason: str | None

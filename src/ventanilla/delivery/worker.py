@@ -88,7 +88,7 @@ class DeliveryPolicy:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     poll_seconds: float = 0.5  # how often waiting messages (retries, reconnected points) are looked at
-    in_flight_per_point: int = 16  # sends at once per point, each of a different conversation
+    in_flight_per_point: int = 64  # sends at once per point, each of a different conversation
     send_timeout_seconds: float = 30.0  # a send that has not returned by then is a failed attempt
     max_wait_hours: float = 24.0  # a reply due for longer (its point unlinked) becomes FAILED instead of leaving late
     expire_every_seconds: float = 60.0  # how often replies past `max_wait_hours` are marked FAILED

@@ -1,11 +1,11 @@
 """Bot context: what the bot needs for one turn, read for many conversations in one transaction.
 
 A turn answers every message of a conversation that is waiting in its lane (a customer who writes three lines
-while the bot thinks gets one answer to all three). Before the model is asked, the turn is counted on each of its
-messages (`attempts`, in the database, so a message that crashes the process counts too): a message whose turns
-keep failing (a crash, a reply the database refuses, a bug) is answered without the model once it has had
-`max_attempts`, and after a few more it is given up on. A turn that failed only because the database went away is
-not the message's fault: the next turn does not count again (`Asked.recounted`). The
+while the bot thinks gets one answer to all three). A message's first turn costs no write; a message that comes
+back through recovery (its earlier turn never finished: a crash, a reply the database refused, a bug) has the turn
+counted before the model is asked (`attempts`, in the database, so a message that crashes the process counts too).
+Once it has had `max_attempts` it is answered without the model, and after a few more it is given up on. A turn
+that failed only because the database went away is not the message's fault: it is not counted (see `flow`). The
 point's model calls of the day are read here too, for its daily cap.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import case, select, true, tuple_, update
+from sqlalchemy import select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventanilla.batching import MicroBatcher
@@ -38,7 +38,7 @@ class Asked:
     service_point_id: UUID
     conversation_id: UUID
     message_ids: tuple[UUID, ...]
-    recounted: frozenset[UUID] = frozenset()  # their last turn failed because the database was away: not counted
+    counted: frozenset[UUID] = frozenset()  # back through recovery: this turn is counted on them first
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,32 +68,25 @@ class Context:
         ids = [message_id for asked in asks for message_id in asked.message_ids]
         async with self.sessions() as session, session.begin():
             connection = await session.connection()
+            counted = [i for asked in asks for i in asked.counted]
+            if counted:
+                await connection.execute(
+                    update(Message)
+                    .where(Message.id.in_(counted), Message.handled_at.is_(None))
+                    .values(attempts=Message.attempts + 1)
+                )
             found = {
                 row.id: row
                 for row in await connection.execute(
-                    select(Message.id, Message.content, Message.timestamp, Message.handled_at, Conversation.status)
+                    select(Message.id, Message.content, Message.timestamp, Message.attempts, Conversation.status)
                     .join(Conversation, Conversation.id == Message.conversation_id)
-                    .where(Message.id.in_(ids))
+                    .where(Message.id.in_(ids), Message.handled_at.is_(None))
                 )
             }
-            unhandled = {i: row.status for i, row in found.items() if row.handled_at is None}
-            to_person = [i for i, status in unhandled.items() if status != ConversationStatus.BOT]
+            to_person = [i for i, row in found.items() if row.status != ConversationStatus.BOT]
             if to_person:  # the conversation went to a person meanwhile: agents answer these
                 await connection.execute(update(Message).where(Message.id.in_(to_person)).values(handled_at=now))
-            wanted = [i for i, status in unhandled.items() if status == ConversationStatus.BOT]
-            attempts: dict[UUID, int] = {}
-            if wanted:
-                recounted = [i for asked in asks for i in asked.recounted]
-                attempts = dict(
-                    (
-                        await connection.execute(
-                            update(Message)
-                            .where(Message.id.in_(wanted))
-                            .values(attempts=Message.attempts + case((Message.id.in_(recounted), 0), else_=1))
-                            .returning(Message.id, Message.attempts)
-                        )
-                    ).all()
-                )
+            attempts = {i: row.attempts for i, row in found.items() if row.status == ConversationStatus.BOT}
             give_up = self.policy.max_attempts + GIVE_UP_AFTER_EXTRA
             abandoned = [i for i, n in attempts.items() if n > give_up]
             if abandoned:

@@ -3,7 +3,7 @@
 The reply (PENDING in the outbox), the handoff and its history entry, the tool-call audit, the point's model calls
 of the day, and "these messages are handled". A batch that fails because of one conversation's rows is split until
 that conversation fails alone (the others are written); its messages stay unhandled, and their attempt count
-(see `context`) bounds how often that can happen. Text is made storable before it is written.
+(see `context`) bounds how often that can happen. The bot hands over text already made storable (`BotDecision`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from ventanilla.db.models import (
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import handoff_event_values, outgoing_values
 from ventanilla.live.events import HandoffRequested, MessageCreated, after_commit
-from ventanilla.text import storable, storable_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +92,10 @@ class Decisions:
                         "service_point_id": request.service_point_id,
                         "message_id": request.message_id,
                         "engine": call.engine,
-                        "tool": storable(call.tool),
-                        "arguments": storable_json(call.arguments),
+                        "tool": call.tool,
+                        "arguments": call.arguments,
                         "outcome": call.outcome,
-                        "result": storable_json(call.result),
+                        "result": call.result,
                         "latency_ms": call.latency_ms,
                         "created_at": now,
                         "updated_at": now,
@@ -107,7 +106,7 @@ class Decisions:
                     results.append(None)
                     continue
                 reply = outgoing_values(
-                    request.conversation_id, request.service_point_id, storable(decision.reply), SenderType.BOT, now
+                    request.conversation_id, request.service_point_id, decision.reply, SenderType.BOT, now
                 )
                 replies.append(reply)
                 results.append(Applied(reply["id"]))
@@ -121,8 +120,7 @@ class Decisions:
                         sender_type=SenderType.BOT,
                     ),
                 )
-                if decision.handoff_reason:
-                    reason = storable(decision.handoff_reason)
+                if reason := decision.handoff_reason:
                     handoffs.append({"cid": request.conversation_id, "why": reason})
                     events.append(
                         handoff_event_values(

@@ -76,13 +76,14 @@ class InboundPipeline:
         self.limiter = CustomerLimiter(policy.customer_turns, policy.customer_window_seconds)
         self.slots = FairSlots(policy.concurrency, policy.reserve)
         self.lanes = Lanes(self._turn)
-        self._database_failed: set[UUID] = set()  # messages whose last turn failed because the database was away
+        self._recovered: set[UUID] = set()  # back through recovery: their next turn is counted
+        self._database_failed: set[UUID] = set()  # their last turn failed because the database was away: not counted
         metrics.watch_pipeline(lambda: self.journal.pending, lambda: self.slots.in_use, lambda: len(self.lanes))
         self.recovery = Recovery(
             sessions,
             self.intake,
             self.journal,
-            self.lanes.submit,
+            self._resume,
             self._arrived,
             RecoveryPolicy(policy.sweep_seconds, policy.stale_seconds, policy.replay_seconds),
         )
@@ -109,11 +110,20 @@ class InboundPipeline:
         if arrival.outcome is Outcome.STORED and stored and stored.conversation_status is ConversationStatus.BOT:
             self.lanes.submit(point_id, stored.conversation_id, stored.message_id)
 
+    def _resume(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> bool:
+        """A message recovery found unanswered: its earlier turn never finished, so this one counts (unless only
+        the database was to blame)."""
+        queued = self.lanes.submit(point_id, conversation_id, message_id)
+        if queued and message_id not in self._database_failed:
+            self._recovered.add(message_id)
+        return queued
+
     async def _turn(self, point_id: UUID, conversation_id: UUID, message_ids: tuple[UUID, ...]) -> None:
-        recounted = self._database_failed.intersection(message_ids)
+        counted = self._recovered.intersection(message_ids)
+        self._recovered.difference_update(counted)
         try:
             async with self.slots.slot(point_id):
-                prepared = await self.context.prepare(Asked(point_id, conversation_id, message_ids, recounted))
+                prepared = await self.context.prepare(Asked(point_id, conversation_id, message_ids, counted))
                 if prepared is None:
                     self._database_failed.difference_update(message_ids)
                     return

@@ -34,14 +34,16 @@ class CustomerLimiter:
     window_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _recent: dict[UUID, _Recent] = field(default_factory=dict)
+    _prune_at: int = 1024  # the size at which quiet conversations are next dropped
 
     def verdict(self, conversation_id: UUID) -> Verdict:
         """What this conversation's next turn may be; the turn is counted."""
         now = self.clock()
         recent = self._recent.get(conversation_id)
         if recent is None:
+            if len(self._recent) >= self._prune_at:
+                self._forget_idle(now)
             recent = self._recent[conversation_id] = _Recent()
-            self._forget_idle(now)
         while recent.turns and now - recent.turns[0] >= self.window_seconds:
             recent.turns.popleft()
         if recent.held_at is not None and now - recent.held_at >= self.window_seconds:
@@ -56,9 +58,8 @@ class CustomerLimiter:
         return Verdict.HANDOFF
 
     def _forget_idle(self, now: float) -> None:
-        """Drop conversations quiet for a whole window, so memory does not grow with every customer ever seen."""
-        if len(self._recent) % 1024:
-            return
+        """Drop conversations quiet for a whole window, so memory does not grow with every customer ever seen; the
+        next pruning waits until the map has doubled from what is left (amortized O(1) per conversation)."""
         idle = [
             key
             for key, recent in self._recent.items()
@@ -67,3 +68,4 @@ class CustomerLimiter:
         ]
         for key in idle:
             del self._recent[key]
+        self._prune_at = max(1024, 2 * len(self._recent))
