@@ -173,6 +173,25 @@ async def test_a_burst_of_messages_is_answered_in_one_turn(
     assert stored == 4
 
 
+async def test_sixty_messages_in_one_burst_cost_one_model_call(
+    client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
+) -> None:
+    model.answer_by(lambda request: completion("Recibido"))
+    burst = [{"from": "+593991110000", "text": f"línea {i}"} for i in range(60)]
+    response = await client.post(
+        f"/api/service-points/{linked.point_a}/simulator/inbound/batch", json=burst, headers=linked.admin.headers
+    )
+    assert response.status_code == 202
+    assert await wait_phone(client, linked, linked.point_a, 1) == ["Recibido"]
+    await asyncio.sleep(3 * FAULT_PIPELINE.sweep_seconds)
+    assert len(model.requests) == 1 and model.requests[0].asked.count("\n") == 59  # all sixty, in order, one turn
+    assert await phone(client, linked, linked.point_a) == ["Recibido"]
+    unhandled = await session.scalar(
+        select(func.count()).where(Message.direction == Direction.IN, Message.handled_at.is_(None))
+    )
+    assert unhandled == 0
+
+
 async def test_a_flooding_customer_gets_one_hold_then_a_person_and_others_are_served(
     client: Client, linked: World, model: FakeOpenAI, session: AsyncSession
 ) -> None:
