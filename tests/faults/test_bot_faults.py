@@ -41,14 +41,27 @@ def _by_text(answers: dict[str, Step]) -> object:
     return rule
 
 
-async def _bot_replies(session: AsyncSession, phone_number: str) -> list[str]:
-    rows = await session.scalars(
-        select(Message.content)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.customer_phone == phone_number, Message.sender_type == SenderType.BOT)
-        .order_by(Message.timestamp)
+async def _unhandled(session: AsyncSession) -> int:
+    """Customer messages no bot turn (nor a person's taking over) has handled yet."""
+    return await session.scalar(
+        select(func.count()).where(Message.direction == Direction.IN, Message.handled_at.is_(None))
     )
-    return list(rows.all())
+
+
+def _left_unanswered(conversation: Conversation, provider_id: str, attempts: int = 0) -> Message:
+    """A customer message whose turns never finished (a crash, say), from a minute ago."""
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    return Message(
+        conversation_id=conversation.id,
+        service_point_id=conversation.service_point_id,
+        direction=Direction.IN,
+        sender_type=SenderType.CUSTOMER,
+        content="un turno que nunca terminó",
+        provider_message_id=provider_id,
+        timestamp=earlier,
+        created_at=earlier,
+        attempts=attempts,
+    )
 
 
 async def test_a_reply_the_database_would_refuse_is_cleaned_once_and_delays_nobody(
@@ -61,10 +74,7 @@ async def test_a_reply_the_database_would_refuse_is_cleaned_once_and_delays_nobo
     assert await wait_phone(client, linked, linked.point_b, 1) == ["Hola B"]
     await asyncio.sleep(3 * FAULT_PIPELINE.sweep_seconds)  # sweeps come and go: nothing asks the model again
     assert len(model.requests) == 2
-    unhandled = await session.scalar(
-        select(func.count()).where(Message.direction == Direction.IN, Message.handled_at.is_(None))
-    )
-    assert unhandled == 0
+    assert await _unhandled(session) == 0
 
 
 async def test_a_message_whose_turns_keep_failing_goes_to_a_person_without_the_model(
@@ -74,18 +84,7 @@ async def test_a_message_whose_turns_keep_failing_goes_to_a_person_without_the_m
     conversation = Conversation(service_point_id=world.point_a, customer_phone="+593991231234")
     session.add(conversation)
     await session.flush()
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            service_point_id=world.point_a,
-            direction=Direction.IN,
-            sender_type=SenderType.CUSTOMER,
-            content="un mensaje que tumba al bot",
-            provider_message_id="POISON1",
-            timestamp=datetime.now(UTC),
-            attempts=FAULT_PIPELINE.max_attempts,
-        )
-    )
+    session.add(_left_unanswered(conversation, "POISON1", attempts=FAULT_PIPELINE.max_attempts))
     await session.commit()
     app = create_app(with_model(settings, model), session_policy=FAST, pipeline_policy=FAULT_PIPELINE)
     async with AsyncTestClient(app) as client:
@@ -106,18 +105,7 @@ async def test_only_turns_that_come_back_through_recovery_are_counted(
     assert await session.scalar(select(Message.attempts).where(Message.direction == Direction.IN)) == 0
     conversation = await session.scalar(select(Conversation))
     assert conversation is not None
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            service_point_id=linked.point_a,
-            direction=Direction.IN,
-            sender_type=SenderType.CUSTOMER,
-            content="un turno que nunca terminó",
-            provider_message_id="LEFT1",
-            timestamp=datetime.now(UTC) - timedelta(minutes=1),
-            created_at=datetime.now(UTC) - timedelta(minutes=1),
-        )
-    )
+    session.add(_left_unanswered(conversation, "LEFT1"))
     await session.commit()
     await wait_phone(client, linked, linked.point_a, 2)  # the sweep finds it
     session.expire_all()
@@ -186,10 +174,7 @@ async def test_sixty_messages_in_one_burst_cost_one_model_call(
     await asyncio.sleep(3 * FAULT_PIPELINE.sweep_seconds)
     assert len(model.requests) == 1 and model.requests[0].asked.count("\n") == 59  # all sixty, in order, one turn
     assert await phone(client, linked, linked.point_a) == ["Recibido"]
-    unhandled = await session.scalar(
-        select(func.count()).where(Message.direction == Direction.IN, Message.handled_at.is_(None))
-    )
-    assert unhandled == 0
+    assert await _unhandled(session) == 0
 
 
 async def test_a_flooding_customer_gets_one_hold_then_a_person_and_others_are_served(
