@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,3 +92,27 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def link_points(dsn: str, auth_dir: Path, count: int) -> list[str]:
+    """`count` service points whose simulated phones are already linked (a restart resumes them without a QR)."""
+    import asyncpg
+
+    rows = []
+    for index in range(count):
+        point_id = uuid.uuid4()
+        phone = f"+5932{index:07d}"
+        rows.append((point_id, f"Bench {index:04d}", phone))
+        store = auth_dir / str(point_id)
+        store.mkdir(mode=0o700, parents=True)
+        (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.executemany(
+            "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
+            "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
+            rows,
+        )
+    finally:
+        await connection.close()
+    return [str(point_id) for point_id, _, _ in rows]

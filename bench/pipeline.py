@@ -1,7 +1,6 @@
 """End-to-end pipeline throughput: customers' messages in through the simulator, answers out as SENT.
 
     .venv/bin/python bench/pipeline.py [--points 10] [--customers 600] [--messages 1] [--database-url ...]
-    .venv/bin/python bench/pipeline.py --model-latency 1.0 [--conversations 200] [--messages 3]
 
 Offline mode (default): many points and customers send through `POST .../simulator/inbound/batch` (100 messages a
 request) into a live `ventanilla serve` with the offline bot. Prints messages/s from the first message in to the
@@ -13,9 +12,7 @@ By default every message comes from a new customer (one reply per message, as in
 `--messages N` a customer's messages arrive together and the bot answers them in one turn (one reply per burst), so
 replies are fewer than messages; the run ends when every message is handled and every reply SENT.
 
-Model mode (--model-latency S): the bot is the real openai SDK against a local fake model that answers after S
-seconds; N conversations write at once and answers/s is printed: with a 1 s model it is bounded by concurrency
-(N answers per second), not by the database pool.
+The model path has its own benchmark, `bench/model.py`.
 
 Without --database-url a fresh embedded PostgreSQL in a temporary directory is used; with it, give an empty
 scratch database (points and messages are inserted there).
@@ -25,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from contextlib import ExitStack
@@ -38,8 +32,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from harness import ADMIN, ROOT, cpu_seconds, percentile, serving, workspace
-from tests.helpers import stop, wait_until_ready
+from harness import ADMIN, cpu_seconds, link_points, percentile, serving, workspace
+from tests.helpers import wait_until_ready
 
 TRACKING = "ABC123456"
 BATCH = 100  # messages per simulator request, as the network hands them over under load
@@ -47,23 +41,10 @@ BASELINE_POOL = 16
 
 
 async def _prepare(dsn: str, auth_dir: Path, points: int) -> list[str]:
+    """Linked points, and the shipment every customer asks about."""
+    ids = await link_points(dsn, auth_dir, points)
     connection = await asyncpg.connect(dsn)
     try:
-        ids = []
-        for index in range(points):
-            point_id = uuid.uuid4()
-            phone = f"+5932{index:07d}"
-            await connection.execute(
-                "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
-                "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
-                point_id,
-                f"Bench {index:03d}",
-                phone,
-            )
-            store = auth_dir / str(point_id)
-            store.mkdir(mode=0o700, parents=True)
-            (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
-            ids.append(str(point_id))
         await connection.execute(
             "INSERT INTO shipment (id, service_point_id, tracking_number, status, destination, last_update, "
             "created_at, updated_at) VALUES ($1, $2, $3, 'IN_TRANSIT', 'Quito', now(), now(), now())",
@@ -71,9 +52,9 @@ async def _prepare(dsn: str, auth_dir: Path, points: int) -> list[str]:
             uuid.UUID(ids[0]),
             TRACKING,
         )
-        return ids
     finally:
         await connection.close()
+    return ids
 
 
 def _plan(points: list[str], customers: int, messages: int, text: str) -> list[tuple[str, list[dict]]]:
@@ -212,48 +193,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--customers", type=int, default=600, help="customers per point")
-    parser.add_argument("--conversations", type=int, default=200, help="model mode: conversations at once")
     parser.add_argument("--messages", type=int, default=1, help="messages per customer")
-    parser.add_argument("--model-latency", type=float, default=None, help="seconds; switches to model mode")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    model_mode = args.model_latency is not None
-    points = 1 if model_mode else args.points
-    customers = args.conversations if model_mode else args.customers
-    total = points * customers * args.messages
+    total = args.points * args.customers * args.messages
     with ExitStack() as stack:
-        env: dict[str, str] = {}
-        if model_mode:  # the fake model runs as its own process, like a real remote API
-            model = subprocess.Popen(
-                [sys.executable, "-m", "tests.fakes.openai_server", "--delay", str(args.model_latency)],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            stack.callback(stop, model)
-            assert model.stdout is not None
-            env = {"OPENAI_API_KEY": "bench-key", "OPENAI_BASE_URL": model.stdout.readline().strip()}
-        space = stack.enter_context(workspace(args.database_url, **env))
-        point_ids = asyncio.run(_prepare(space.dsn, space.directory / "auth", points))
-        text = "hola" if model_mode else f"¿dónde está mi paquete {TRACKING}?"
-        plan = _plan(point_ids, customers, args.messages, text)
+        space = stack.enter_context(workspace(args.database_url))
+        point_ids = asyncio.run(_prepare(space.dsn, space.directory / "auth", args.points))
+        plan = _plan(point_ids, args.customers, args.messages, f"¿dónde está mi paquete {TRACKING}?")
         with serving(space) as (base, server):
             wait_until_ready(base, server)
             figures = asyncio.run(_drive(base, plan, space.dsn, total, server.pid))
-        baseline = None if model_mode else asyncio.run(_baseline(space.dsn, plan))
-    cpus = os.cpu_count()
-    if model_mode:
-        print(
-            f"pipeline benchmark, model mode: {customers} conversations at once x {args.messages} messages, "
-            f"fake model answering in {args.model_latency:.1f} s, {cpus} CPUs"
-        )
-        answers, seconds = figures["replies"], figures["seconds"]
-        print(f"  answers/s        {answers / seconds:8.1f}   ({answers} answers in {seconds:.1f} s)")
-        print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
-        return
+        baseline = asyncio.run(_baseline(space.dsn, plan))
     print(
-        f"pipeline benchmark, offline bot: {points} points x {customers} customers x {args.messages} messages "
-        f"= {total} messages, {cpus} CPUs"
+        f"pipeline benchmark, offline bot: {args.points} points x {args.customers} customers x {args.messages} "
+        f"messages = {total} messages, {os.cpu_count()} CPUs"
     )
     print(
         f"  Ventanilla       {figures['per_second']:8.1f} messages/s   ({figures['seconds']:.1f} s end to end, "
@@ -261,7 +215,7 @@ def main() -> None:
     )
     print(f"  p50 / p99        {figures['p50_ms']:8.0f} / {figures['p99_ms']:.0f} ms  inbound stored -> reply SENT")
     print(f"  server CPU       {figures['cpu_ms_per_message']:8.2f} ms per message")
-    print(f"  raw asyncpg      {baseline:8.1f} messages/s   (same writes, same concurrency, no framework)")
+    print(f"  raw asyncpg      {baseline:8.1f} messages/s   (pool of {BASELINE_POOL}, two transactions per message)")
     print(f"  ratio            {figures['per_second'] / baseline:8.0%}")
 
 

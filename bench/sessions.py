@@ -12,39 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
-import asyncpg
 import httpx
-from harness import ADMIN, percentile, serving, workspace
+from harness import ADMIN, link_points, percentile, serving, workspace
 
 SAMPLE_SECONDS = 5.0
-
-
-async def _prepare(dsn: str, auth_dir: Path, points: int) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        rows = []
-        for index in range(points):
-            point_id = uuid.uuid4()
-            phone = f"+5939{index:08d}"
-            rows.append((point_id, f"Bench {index:04d}", phone))
-            store = auth_dir / str(point_id)
-            store.mkdir(mode=0o700, parents=True)
-            (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
-        await connection.executemany(
-            "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
-            "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
-            rows,
-        )
-    finally:
-        await connection.close()
 
 
 async def _measure(base: str, points: int, server: subprocess.Popen[str], started: float) -> dict[str, float]:
@@ -90,7 +66,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
     with workspace(args.database_url) as space:
-        asyncio.run(_prepare(space.dsn, space.directory / "auth", args.points))
+        asyncio.run(link_points(space.dsn, space.directory / "auth", args.points))
         started = time.monotonic()
         with serving(space) as (base, server):
             figures = asyncio.run(_measure(base, args.points, server, started))

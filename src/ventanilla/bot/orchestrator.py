@@ -9,15 +9,16 @@ engine can answer instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 import httpx
+import msgspec
 import openai
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
 
 from ventanilla.bot.decision import BotRequest
 from ventanilla.bot.guardrails import checked_reply
@@ -35,6 +36,61 @@ CONNECTIONS_PER_CLIENT = 32
 REASON_TOO_MANY_ROUNDS = "El bot no llegó a una respuesta después de varias consultas."
 REASON_NO_ANSWER = "El modelo no dio ninguna respuesta."
 _ROLES = {SenderType.CUSTOMER: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class _Request(msgspec.Struct):
+    model: str
+    messages: list[dict[str, Any]]
+    tools: msgspec.Raw  # encoded once: the same for every request
+
+
+class _Function(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class _Custom(msgspec.Struct):
+    name: str
+    input: str
+
+
+class _ToolCall(msgspec.Struct, omit_defaults=True):
+    """A tool call as the API sends it, and as it is sent back in the next round's history."""
+
+    id: str
+    type: str = "function"
+    function: _Function | None = None
+    custom: _Custom | None = None
+
+    def name_and_arguments(self) -> tuple[str, str]:
+        if self.function is not None:
+            return self.function.name, self.function.arguments
+        if self.custom is not None:
+            return self.custom.name, self.custom.input
+        return "", ""
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Message
+
+
+class _Completion(msgspec.Struct):
+    """The part of a chat completion the engine reads; anything else the API adds is ignored."""
+
+    choices: list[_Choice] = []
+
+
+_ENCODER = msgspec.json.Encoder()
+_COMPLETION = msgspec.json.Decoder(_Completion)
 
 
 class ModelUnavailable(Exception):
@@ -66,18 +122,22 @@ class OpenAIEngine:
         ]
         self._model = settings.openai_model
         self._turn_budget = timeout * TURN_BUDGET_FACTOR
-        self._tools = [
-            {
-                "type": "function",
-                "function": {
-                    "name": spec.name,
-                    "description": spec.description,
-                    "parameters": tool_parameters(spec.arguments),
-                    "strict": True,
-                },
-            }
-            for spec in TOOL_SPECS
-        ]
+        self._tools_json = msgspec.Raw(
+            _ENCODER.encode(
+                [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": spec.name,
+                            "description": spec.description,
+                            "parameters": tool_parameters(spec.arguments),
+                            "strict": True,
+                        },
+                    }
+                    for spec in TOOL_SPECS
+                ]
+            )
+        )
 
     async def close(self) -> None:
         for client in self._clients:
@@ -114,16 +174,12 @@ class OpenAIEngine:
                 {
                     "role": "assistant",
                     "content": message.content,
-                    "tool_calls": [call.model_dump(exclude_none=True) for call in calls],
+                    "tool_calls": [msgspec.to_builtins(call) for call in calls],
                 }
             )
             handoff_reason: str | None = None
             for call in calls:
-                name, arguments = (
-                    (call.function.name, call.function.arguments)
-                    if call.type == "function"
-                    else (call.custom.name, call.custom.input)
-                )
+                name, arguments = call.name_and_arguments()
                 result = await toolbox.call(name, arguments)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.content})
                 handoff_reason = handoff_reason or result.handoff_reason
@@ -131,18 +187,32 @@ class OpenAIEngine:
                 return handoff(handoff_reason)
         return handoff(REASON_TOO_MANY_ROUNDS)
 
-    async def _complete(self, messages: list[dict[str, Any]], conversation_id: UUID) -> ChatCompletionMessage:
+    async def _complete(self, messages: list[dict[str, Any]], conversation_id: UUID) -> _Message:
         client = self._clients[conversation_id.int % len(self._clients)]
-        # The SDK's generic `post` (same retries, errors and parsing as `chat.completions.create`) skips the
-        # per-call re-validation of our own, already well-formed messages and tool schemas: a third of the CPU.
-        completion = await client.post(
-            "/chat/completions",
-            body={"model": self._model, "messages": messages, "tools": self._tools},
-            cast_to=ChatCompletion,
+        # The SDK sends it (retries, errors, auth as for `chat.completions.create`), but the body is encoded and the
+        # answer decoded by msgspec, into only the fields we read: the SDK's per-call validation of our own
+        # well-formed request and its pydantic parsing of the answer were most of the CPU of a turn.
+        body = _ENCODER.encode(_Request(self._model, messages, self._tools_json))
+        response = await client.post(
+            "/chat/completions", content=body, options={"headers": JSON_HEADERS}, cast_to=httpx.Response
         )
+        completion = _decoded(await response.aread())
         if not completion.choices:
             raise ModelUnavailable("empty_response")
         return completion.choices[0].message
+
+
+def _decoded(raw: bytes) -> _Completion:
+    """msgspec first; the standard library for JSON msgspec refuses but a model may write (an escaped lone
+    surrogate), so such an answer is still read, and cleaned by the bot, instead of counted as an outage."""
+    try:
+        return _COMPLETION.decode(raw)
+    except msgspec.DecodeError:
+        pass
+    try:
+        return msgspec.convert(json.loads(raw), _Completion)
+    except (ValueError, msgspec.ValidationError):
+        raise ModelUnavailable("malformed_response") from None
 
 
 def _messages(request: BotRequest) -> list[dict[str, Any]]:
