@@ -8,9 +8,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import World
+from tests.fakes.openai_server import FakeOpenAI
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
-from ventanilla.config import Settings
+from ventanilla.config import Settings, load_settings
 from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
 from ventanilla.whatsapp.manager import SessionPolicy
@@ -80,3 +81,18 @@ async def wait_phone(client: Client, world: World, point: UUID, count: int) -> l
 
     await eventually(arrived, timeout=10, what=f"{count} messages on the phone")
     return await phone(client, world, point)
+
+
+def with_model(settings: Settings, model: FakeOpenAI, **extra: str) -> Settings:
+    """The same settings with the bot on the scripted model (the real openai SDK, a local fake server)."""
+    environ = {
+        "DATABASE_URL": settings.require_database_url(),
+        "VENTANILLA_DATA_DIR": str(settings.data_dir),
+        "AUTH_SESSIONS_DIR": str(settings.auth_sessions_dir),
+        "WHATSAPP_TRANSPORT": "simulator",
+        "JWT_SECRET": settings.jwt_secret,
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": model.url,
+        **extra,
+    }
+    return load_settings(environ, env_file=None)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.fakes.openai_server import FakeOpenAI, completion, error, running_fake_openai, tool_call
-from tests.flow import CUSTOMER, fast_app, received, say, wait_phone
-from ventanilla.config import Settings, load_settings
+from tests.flow import CUSTOMER, fast_app, received, say, wait_phone, with_model
+from ventanilla.config import Settings
 from ventanilla.db.models import Conversation, ToolCall
 
 Client = AsyncTestClient[Litestar]
@@ -27,16 +27,7 @@ def model() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def app(settings: Settings, model: FakeOpenAI) -> Litestar:
-    environ = {
-        "DATABASE_URL": settings.require_database_url(),
-        "VENTANILLA_DATA_DIR": str(settings.data_dir),
-        "AUTH_SESSIONS_DIR": str(settings.auth_sessions_dir),
-        "WHATSAPP_TRANSPORT": "simulator",
-        "JWT_SECRET": settings.jwt_secret,
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": model.url,
-    }
-    return fast_app(load_settings(environ, env_file=None))
+    return fast_app(with_model(settings, model))
 
 
 async def test_tracking_through_the_model_carries_the_label_from_the_tool(

@@ -10,7 +10,7 @@ from litestar import Litestar
 from tests.fakes.openai_server import FakeOpenAI, running_fake_openai
 from tests.whatsapp.conftest import FAST
 from ventanilla.app import create_app
-from ventanilla.config import Settings, load_settings
+from ventanilla.config import Settings
 from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
 
@@ -32,20 +32,6 @@ FAULT_DELIVERY = DeliveryPolicy(poll_seconds=0.05, retry_base_seconds=0.05, retr
 def model() -> Iterator[FakeOpenAI]:
     with running_fake_openai() as fake:
         yield fake
-
-
-def with_model(settings: Settings, model: FakeOpenAI, **extra: str) -> Settings:
-    environ = {
-        "DATABASE_URL": settings.require_database_url(),
-        "VENTANILLA_DATA_DIR": str(settings.data_dir),
-        "AUTH_SESSIONS_DIR": str(settings.auth_sessions_dir),
-        "WHATSAPP_TRANSPORT": "simulator",
-        "JWT_SECRET": settings.jwt_secret,
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": model.url,
-        **extra,
-    }
-    return load_settings(environ, env_file=None)
 
 
 @pytest.fixture

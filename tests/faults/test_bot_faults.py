@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.fakes.openai_server import FakeOpenAI, ReceivedRequest, Step, completion
-from tests.faults.conftest import FAULT_DELIVERY, FAULT_PIPELINE, with_model
-from tests.flow import link, phone, received, say, wait_phone
+from tests.faults.conftest import FAULT_DELIVERY, FAULT_PIPELINE
+from tests.flow import link, phone, received, say, wait_phone, with_model
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
 from ventanilla.bot.replies import HANDOFF, HOLD_ON
