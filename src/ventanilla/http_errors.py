@@ -26,9 +26,11 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.responses import create_exception_response
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import BodyKwarg
 from litestar.status_codes import HTTP_409_CONFLICT
 from litestar.types import Scope
+from litestar.typing import FieldDefinition
 from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable, sqlstate
@@ -57,16 +59,22 @@ _PATTERN_MESSAGES = {
 }
 
 
+def json_body(handler: BaseRouteHandler) -> FieldDefinition | None:
+    """The `data` parameter of a handler that reads a JSON body (not a form, not a file); None for the others."""
+    data = getattr(handler, "parsed_data_field", None)
+    if data is None:
+        return None
+    declared = data.kwarg_definition
+    return None if isinstance(declared, BodyKwarg) and declared.media_type != RequestEncodingType.JSON else data
+
+
 async def read_input_strictly(request: Request[Any, Any, Any]) -> None:
     """400 for a NUL in a query parameter, or a JSON body that is not exactly of the handler's `data` type."""
     for name, value in request.query_params.multi_items():
         if has_nul(name) or has_nul(value):
             raise _invalid("query", name.replace("\x00", ""), NUL_MESSAGE)
-    data = request.route_handler.parsed_data_field
+    data = json_body(request.route_handler)
     if data is None:
-        return
-    body = data.kwarg_definition
-    if isinstance(body, BodyKwarg) and body.media_type != RequestEncodingType.JSON:
         return
     try:
         msgspec.json.decode(await request.body(), type=data.annotation, strict=True)

@@ -35,6 +35,7 @@ from litestar.routes import BaseRoute, HTTPRoute
 from litestar.typing import FieldDefinition
 
 from ventanilla.auth.guards import requires_admin, requires_point_supervisor
+from ventanilla.http_errors import json_body
 from ventanilla.whatsapp.schemas import QrJson
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -142,7 +143,7 @@ class DocumentedErrors(ReceiveRoutePlugin):
     def _document(self, route: HTTPRoute, handler: HTTPRouteHandler) -> None:
         public = bool(self.public and self.public.search(route.path)) or bool(handler.opt.get(self.public_opt_key))
         guards = {guard for layer in handler.ownership_layers for guard in layer.guards or ()}
-        reads_body = handler.parsed_data_field is not None
+        reads_body = json_body(handler) is not None
         statuses = {400: error("Bad input: `extra` names each field (key) and where it was (source)")}
         if not public:
             statuses[401] = error("No valid bearer token")

@@ -99,11 +99,11 @@ async def test_while_the_database_refuses_connections_messages_go_to_the_journal
     for segment in await journal.seal():
         entries = list(journal.read(segment))
         assert [e.id for e in entries] == ["J0", "J1", "J2", "J3", "J4", "LATER"]
-        results = [await replaying.replay(e.point, e.message()) for e in entries]
+        results = [await replaying.store(e.point, e.message(), replaying=True) for e in entries]
         assert {r.outcome for r in results} == {Outcome.STORED}
         await journal.forget(segment, len(entries))
     assert not journal.active and not list((tmp_path / "journal").iterdir())
-    assert (await replaying.replay(world.point_a, _message("J0", "m0"))).outcome is Outcome.REDELIVERY
+    assert (await replaying.store(world.point_a, _message("J0", "m0"), replaying=True)).outcome is Outcome.REDELIVERY
 
 
 async def test_a_torn_last_line_is_skipped(tmp_path: Path, world: World) -> None:

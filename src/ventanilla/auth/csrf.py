@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
-from litestar.enums import RequestEncodingType, ScopeType
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
-from litestar.params import BodyKwarg
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from ventanilla.http_errors import json_body
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -75,17 +76,10 @@ class JsonBodyOnlyMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = ASGIConnection(scope).headers
-        if _reads_json(scope) and _has_body(headers) and not _is_json(headers.get("content-type")):
+        reads_json = json_body(scope["route_handler"]) is not None
+        if reads_json and _has_body(headers) and not _is_json(headers.get("content-type")):
             raise HTTPException(status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the body as application/json")
         await next_app(scope, receive, send)
-
-
-def _reads_json(scope: Scope) -> bool:
-    data = getattr(scope["route_handler"], "parsed_data_field", None)
-    if data is None:
-        return False
-    declared = data.kwarg_definition
-    return not isinstance(declared, BodyKwarg) or declared.media_type == RequestEncodingType.JSON
 
 
 def _has_body(headers: Headers) -> bool:

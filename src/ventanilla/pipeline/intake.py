@@ -29,17 +29,18 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ventanilla.batching import MicroBatcher
 from ventanilla.db.errors import describe, is_refused_content
-from ventanilla.db.models import E164_CHECK, Conversation, ConversationStatus, Direction, Message, SenderType
+from ventanilla.db.models import Conversation, ConversationStatus, Direction, Message, SenderType
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import incoming_values
 from ventanilla.live.events import MessageCreated, after_commit
 from ventanilla.pipeline.journal import Journal
 from ventanilla.quarantine.services import set_aside
+from ventanilla.schemas import E164_PATTERN
 from ventanilla.text import storable
 from ventanilla.whatsapp.transport import InboundText
 
 logger = logging.getLogger(__name__)
-_E164 = re.compile(E164_CHECK.replace("$", r"\Z"))
+_E164 = re.compile(E164_PATTERN)
 NOT_E164 = "the customer's phone is not an E.164 number"
 
 
@@ -93,12 +94,16 @@ class Intake:
             self._write, isolate=is_refused_content
         )
 
-    async def store(self, point_id: UUID, message: InboundText) -> Arrival:
-        """Returns once the message is stored, set aside, or on disk."""
+    async def store(self, point_id: UUID, message: InboundText, *, replaying: bool = False) -> Arrival:
+        """Returns once the message is stored, set aside, or on disk.
+
+        `replaying` a journaled message: one attempt, and DatabaseUnavailable (it stays on disk) when the database
+        does not take it.
+        """
         message = cleaned(message)
         if not _E164.match(message.customer_phone):
             return await self._set_aside(point_id, message, NOT_E164)
-        if self.journal.active:
+        if self.journal.active and not replaying:
             await self.journal.append(point_id, message)
             return Arrival(Outcome.JOURNALED)
         deadline = time.monotonic() + self.policy.retry_seconds
@@ -109,24 +114,14 @@ class Intake:
             except Exception as exc:
                 if is_refused_content(exc):
                     return await self._set_aside(point_id, message, _reason(exc), describe(exc))
+                if replaying:
+                    raise DatabaseUnavailable(describe(exc)) from None
                 if self.stopping or self.journal.active or time.monotonic() + delay > deadline:
                     logger.warning("storing a message of point %s failed (%s): journaling it", point_id, describe(exc))
                     await self.journal.append(point_id, message)
                     return Arrival(Outcome.JOURNALED)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.policy.retry_max_delay)
-
-    async def replay(self, point_id: UUID, message: InboundText) -> Arrival:
-        """One attempt for a journaled message; DatabaseUnavailable when the database does not take it."""
-        message = cleaned(message)
-        if not _E164.match(message.customer_phone):
-            return await self._set_aside(point_id, message, NOT_E164)
-        try:
-            return self._arrived(await self._writes.submit((point_id, message)))
-        except Exception as exc:
-            if is_refused_content(exc):
-                return await self._set_aside(point_id, message, _reason(exc), describe(exc))
-            raise DatabaseUnavailable(describe(exc)) from None
 
     @staticmethod
     def _arrived(stored: StoredInbound | None) -> Arrival:

@@ -91,7 +91,8 @@ class Recovery:
             for start in range(0, len(entries), REPLAY_CHUNK):
                 chunk = entries[start : start + REPLAY_CHUNK]
                 arrivals = await asyncio.gather(
-                    *(self.intake.replay(entry.point, entry.message()) for entry in chunk), return_exceptions=True
+                    *(self.intake.store(entry.point, entry.message(), replaying=True) for entry in chunk),
+                    return_exceptions=True,
                 )
                 for entry, arrival in zip(chunk, arrivals, strict=True):
                     if isinstance(arrival, Arrival):
