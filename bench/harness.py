@@ -1,17 +1,25 @@
-"""What every benchmark needs: a scratch Ventanilla (data dir, migrated database) and `ventanilla serve` on it."""
+"""What every benchmark needs: a scratch Ventanilla (data dir, migrated database) and `ventanilla serve` on it; and
+for those that drive the pipeline, linked points with the shipment customers ask about, and a paced injector of
+customers' messages (`Pacer`) with the latency of their replies (`settled`)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,3 +124,132 @@ async def link_points(dsn: str, auth_dir: Path, count: int) -> list[str]:
     finally:
         await connection.close()
     return [str(point_id) for point_id, _, _ in rows]
+
+
+TRACKING = "ABC123456"
+QUESTION = f"¿dónde está mi paquete {TRACKING}?"  # what the offline bot answers from the database
+BATCH = 100  # messages per simulator request, as the network hands them over under load
+_customers = itertools.count()  # paced customers of this process, all new, whichever Pacer sends them
+
+
+async def pipeline_points(dsn: str, auth_dir: Path, count: int) -> list[str]:
+    """`count` linked points, and the shipment every customer asks about (the offline bot looks it up)."""
+    import asyncpg
+
+    ids = await link_points(dsn, auth_dir, count)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "INSERT INTO shipment (id, service_point_id, tracking_number, status, destination, last_update, "
+            "created_at, updated_at) VALUES ($1, $2, $3, 'IN_TRANSIT', 'Quito', now(), now(), now())",
+            uuid.uuid4(),
+            uuid.UUID(ids[0]),
+            TRACKING,
+        )
+    finally:
+        await connection.close()
+    return ids
+
+
+@asynccontextmanager
+async def signed_in(base: str, points: int = 0) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client logged in as the bench admin; with `points`, once that many points are CONNECTED."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        while points:
+            rows = (await http.get("/api/whatsapp/status")).json()
+            if sum(row["status"] == "CONNECTED" for row in rows) >= points:
+                break
+            await asyncio.sleep(0.1)
+        yield http
+
+
+class Pacer:
+    """New customers' messages through the simulator at a steady `rate` (messages/s), open loop.
+
+    Every `tick` seconds it sends what is due by then (rate x elapsed, less what was sent), in batches of up to 100
+    to the points in turn (`POST .../simulator/inbound/batch`). Each batch is its own request, so a slow answer
+    never delays the next batch: if the server falls behind, requests pile up and the achieved rate shows it.
+    Every message comes from a new customer (+5938 and a number no other Pacer of the process used; one reply
+    each), with WhatsApp id `<tag><number>`; `settled(dsn, pacer.sent, tag)` gives their latencies.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, points: list[str], rate: float, tag: str = "P", tick: float = 0.1):
+        self.http, self.points, self.rate, self.tag, self.tick = http, points, rate, tag, tick
+        self.sent = 0  # messages accepted (202)
+        self.seconds = 0.0  # from the start to the last batch accepted
+        self.max_request_ms = 0.0  # slowest batch request: storing is done when it answers
+
+    @property
+    def achieved(self) -> float:
+        """Messages accepted per second."""
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    async def run(self, seconds: float | None = None, stop: asyncio.Event | None = None) -> None:
+        """For `seconds`, or until `stop` is set; returns once every request sent has been answered."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        requests: list[asyncio.Task[None]] = []
+        scheduled, turn, tick = 0, 0, 0
+        ticks = None if seconds is None else max(1, round(seconds / self.tick))
+
+        async def post(point: str, batch: list[dict]) -> None:
+            before = loop.time()
+            response = await self.http.post(f"/api/service-points/{point}/simulator/inbound/batch", json=batch)
+            assert response.status_code == 202, response.text
+            self.max_request_ms = max(self.max_request_ms, (loop.time() - before) * 1000)
+            self.sent += len(batch)
+            self.seconds = loop.time() - started
+
+        while not (stop is not None and stop.is_set()) and (ticks is None or tick < ticks):
+            tick += 1
+            await asyncio.sleep(max(0.0, started + tick * self.tick - loop.time()))
+            due = round(self.rate * tick * self.tick) - scheduled
+            scheduled += due
+            numbers = [next(_customers) for _ in range(due)]
+            messages = [{"from": f"+5938{n:08d}", "text": QUESTION, "messageId": f"{self.tag}{n:09d}"} for n in numbers]
+            for start in range(0, len(messages), BATCH):
+                task = asyncio.create_task(post(self.points[turn % len(self.points)], messages[start : start + BATCH]))
+                turn += 1
+                requests.append(task)
+        await asyncio.gather(*requests)
+
+
+async def settled(dsn: str, expected: int, tag: str, timeout: float = 300) -> list[float]:
+    """Once no inbound message waits to be handled and no reply to be sent: ms from each `<tag>`-message stored
+    (its created_at) to its reply SENT. Fails if fewer than `expected` have a sent reply within `timeout`."""
+    import asyncpg
+
+    deadline = time.monotonic() + timeout
+    connection = await asyncpg.connect(dsn)
+    try:
+        while True:
+            idle = await connection.fetchval(
+                "SELECT NOT EXISTS (SELECT 1 FROM message WHERE direction = 'IN' AND handled_at IS NULL) "
+                "AND NOT EXISTS (SELECT 1 FROM message WHERE delivery_status = 'PENDING')"
+            )
+            if idle:
+                values = await stored_to_sent(connection, tag)
+                if len(values) >= expected:
+                    return values
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(values) if idle else '?'} of {expected} '{tag}' messages answered")
+            await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+
+
+async def stored_to_sent(connection: Any, tag: str = "") -> list[float]:
+    """Sorted ms from inbound stored (created_at) to its reply SENT, for inbound WhatsApp ids starting with `tag`.
+    Each message's reply is the one its turn wrote: same conversation, written when the message was handled."""
+    rows = await connection.fetch(
+        """
+        SELECT extract(epoch FROM o.sent_at - i.created_at) * 1000 AS ms
+        FROM message i JOIN message o ON o.conversation_id = i.conversation_id
+             AND o.sender_type = 'BOT' AND o.timestamp = i.handled_at
+        WHERE i.direction = 'IN' AND i.provider_message_id LIKE $1 AND o.sent_at IS NOT NULL
+        """,
+        tag + "%",
+    )
+    return sorted(float(row["ms"]) for row in rows)

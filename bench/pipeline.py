@@ -1,16 +1,24 @@
 """End-to-end pipeline throughput: customers' messages in through the simulator, answers out as SENT.
 
-    .venv/bin/python bench/pipeline.py [--points 10] [--customers 600] [--messages 1] [--database-url ...]
+    .venv/bin/python bench/pipeline.py [--points 10] [--customers 600] [--messages 1]
+                                       [--paced-seconds 10] [--rate N] [--database-url ...]
 
 Offline mode (default): many points and customers send through `POST .../simulator/inbound/batch` (100 messages a
-request) into a live `ventanilla serve` with the offline bot. Prints messages/s from the first message in to the
-last answer SENT, p50/p99 of inbound-stored -> reply-SENT, the server's CPU per message and, in the same run on the
-same database server, the raw asyncpg baseline: a pool of 16, and per message one transaction that upserts the
-conversation and inserts the message, then one that inserts the reply and marks it sent. And the ratio.
+request) into a live `ventanilla serve` with the offline bot. Two phases on the same server:
 
-By default every message comes from a new customer (one reply per message, as in the baseline). With
+1. The maximum rate: everything injected at once. Prints messages/s from the first message in to the last answer
+   SENT, p50/p99 of inbound-stored -> reply-SENT (mostly queueing behind the burst), the server's CPU per message
+   and, in the same run on the same database server, the raw asyncpg baseline: a pool of 16, and per message one
+   transaction that upserts the conversation and inserts the message, then one that inserts the reply and marks
+   it sent. And the ratio.
+2. Paced ("paced, same server"): new customers, one message each, at half the measured maximum (or `--rate`),
+   evenly: every 100 ms what is due, in batches of up to 100 to the points in turn, for `--paced-seconds`
+   (0 skips it). Prints the achieved injection rate, p50/p99/max of inbound stored -> reply SENT of these
+   messages only (the latency a customer sees when the server is not saturated), and the server's CPU per message.
+
+By default every message of phase 1 comes from a new customer (one reply per message, as in the baseline). With
 `--messages N` a customer's messages arrive together and the bot answers them in one turn (one reply per burst), so
-replies are fewer than messages; the run ends when every message is handled and every reply SENT.
+replies are fewer than messages; the phase ends when every message is handled and every reply SENT.
 
 The model path has its own benchmark, `bench/model.py`.
 
@@ -28,41 +36,34 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
-from harness import ADMIN, cpu_seconds, link_points, percentile, serving, workspace
+from harness import (
+    BATCH,
+    QUESTION,
+    Pacer,
+    cpu_seconds,
+    percentile,
+    pipeline_points,
+    serving,
+    settled,
+    signed_in,
+    stored_to_sent,
+    workspace,
+)
 from tests.helpers import wait_until_ready
 
-TRACKING = "ABC123456"
-BATCH = 100  # messages per simulator request, as the network hands them over under load
 BASELINE_POOL = 16
+PACER_TICK = 0.1
 
 
-async def _prepare(dsn: str, auth_dir: Path, points: int) -> list[str]:
-    """Linked points, and the shipment every customer asks about."""
-    ids = await link_points(dsn, auth_dir, points)
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(
-            "INSERT INTO shipment (id, service_point_id, tracking_number, status, destination, last_update, "
-            "created_at, updated_at) VALUES ($1, $2, $3, 'IN_TRANSIT', 'Quito', now(), now(), now())",
-            uuid.uuid4(),
-            uuid.UUID(ids[0]),
-            TRACKING,
-        )
-    finally:
-        await connection.close()
-    return ids
-
-
-def _plan(points: list[str], customers: int, messages: int, text: str) -> list[tuple[str, list[dict]]]:
+def _plan(points: list[str], customers: int, messages: int) -> list[tuple[str, list[dict]]]:
     """Batches per point; every customer's messages are in order (round k holds everybody's k-th message)."""
     plan = []
     for p, point in enumerate(points):
         payload = [
-            {"from": f"+5939{p:03d}{c:05d}", "text": text, "messageId": f"B{p:03d}{c:05d}{k:02d}"}
+            {"from": f"+5939{p:03d}{c:05d}", "text": QUESTION, "messageId": f"B{p:03d}{c:05d}{k:02d}"}
             for k in range(messages)
             for c in range(customers)
         ]
@@ -70,50 +71,34 @@ def _plan(points: list[str], customers: int, messages: int, text: str) -> list[t
     return plan
 
 
-async def _drive(
-    base: str, plan: list[tuple[str, list[dict]]], dsn: str, total: int, server_pid: int
+async def _burst(
+    http: httpx.AsyncClient, plan: list[tuple[str, list[dict]]], dsn: str, total: int, server_pid: int
 ) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        token = (await http.post("/api/auth/login", json=ADMIN)).json()["accessToken"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        points = sorted({point for point, _ in plan})
-        while True:  # every point resumed and connected
-            rows = (await http.get("/api/whatsapp/status")).json()
-            if sum(row["status"] == "CONNECTED" for row in rows) == len(points):
-                break
-            await asyncio.sleep(0.1)
+    """Everything at once: the maximum rate, and latency that is mostly queueing behind the burst."""
+    points = sorted({point for point, _ in plan})
 
-        async def sender(point: str) -> None:
-            for batch_point, batch in plan:
-                if batch_point == point:
-                    response = await http.post(f"/api/service-points/{point}/simulator/inbound/batch", json=batch)
-                    assert response.status_code == 202, response.text
+    async def sender(point: str) -> None:
+        for batch_point, batch in plan:
+            if batch_point == point:
+                response = await http.post(f"/api/service-points/{point}/simulator/inbound/batch", json=batch)
+                assert response.status_code == 202, response.text
 
-        started, cpu_before = datetime.now(UTC), cpu_seconds(server_pid)
-        await asyncio.gather(*(sender(point) for point in points))
-        connection = await asyncpg.connect(dsn)
-        try:
-            while not await connection.fetchval(
-                "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
-                "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
-                total,
-            ):
-                await asyncio.sleep(0.2)
-            cpu = cpu_seconds(server_pid) - cpu_before
-            last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
-            replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
-            # each message's reply is the one its turn wrote: same conversation, written when it was handled
-            latencies = await connection.fetch(
-                """
-                SELECT extract(epoch FROM o.sent_at - i.created_at) * 1000 AS ms
-                FROM message i JOIN message o ON o.conversation_id = i.conversation_id
-                     AND o.sender_type = 'BOT' AND o.timestamp = i.handled_at
-                WHERE i.direction = 'IN'
-                """
-            )
-        finally:
-            await connection.close()
-    values = sorted(row["ms"] for row in latencies)
+    started, cpu_before = datetime.now(UTC), cpu_seconds(server_pid)
+    await asyncio.gather(*(sender(point) for point in points))
+    connection = await asyncpg.connect(dsn)
+    try:
+        while not await connection.fetchval(
+            "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
+            "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
+            total,
+        ):
+            await asyncio.sleep(0.2)
+        cpu = cpu_seconds(server_pid) - cpu_before
+        last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
+        replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
+        values = await stored_to_sent(connection, "B")
+    finally:
+        await connection.close()
     elapsed = (last_sent - started).total_seconds()
     return {
         "messages": total,
@@ -124,6 +109,45 @@ async def _drive(
         "p50_ms": statistics.median(values),
         "p99_ms": percentile(values, 0.99),
     }
+
+
+async def _paced(
+    http: httpx.AsyncClient, points: list[str], dsn: str, rate: float, seconds: float, server_pid: int
+) -> dict[str, float]:
+    """New customers at a steady `rate` for `seconds`: latency when the server is not saturated."""
+    pacer = Pacer(http, points, rate, tag="P", tick=PACER_TICK)
+    cpu_before = cpu_seconds(server_pid)
+    await pacer.run(seconds)
+    values = await settled(dsn, pacer.sent, "P")
+    cpu = cpu_seconds(server_pid) - cpu_before  # includes the idle wait for the last replies
+    return {
+        "rate": rate,
+        "messages": pacer.sent,
+        "achieved": pacer.achieved,
+        "max_request_ms": pacer.max_request_ms,
+        "cpu_ms_per_message": 1000 * cpu / pacer.sent,
+        "p50_ms": statistics.median(values),
+        "p99_ms": percentile(values, 0.99),
+        "max_ms": values[-1],
+    }
+
+
+async def _drive(
+    base: str,
+    plan: list[tuple[str, list[dict]]],
+    dsn: str,
+    total: int,
+    server_pid: int,
+    rate: float | None,
+    seconds: float,
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    points = sorted({point for point, _ in plan})
+    async with signed_in(base, len(points)) as http:
+        burst = await _burst(http, plan, dsn, total, server_pid)
+        if seconds <= 0:
+            return burst, None
+        paced = await _paced(http, points, dsn, rate or burst["per_second"] / 2, seconds, server_pid)
+    return burst, paced
 
 
 async def _baseline(dsn: str, plan: list[tuple[str, list[dict]]], connections: int = BASELINE_POOL) -> float:
@@ -194,16 +218,20 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--customers", type=int, default=600, help="customers per point")
     parser.add_argument("--messages", type=int, default=1, help="messages per customer")
+    parser.add_argument("--rate", type=float, help="messages/s of the paced phase (default: half the measured max)")
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of the paced phase (0: none)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
     total = args.points * args.customers * args.messages
     with ExitStack() as stack:
         space = stack.enter_context(workspace(args.database_url))
-        point_ids = asyncio.run(_prepare(space.dsn, space.directory / "auth", args.points))
-        plan = _plan(point_ids, args.customers, args.messages, f"¿dónde está mi paquete {TRACKING}?")
+        point_ids = asyncio.run(pipeline_points(space.dsn, space.directory / "auth", args.points))
+        plan = _plan(point_ids, args.customers, args.messages)
         with serving(space) as (base, server):
             wait_until_ready(base, server)
-            figures = asyncio.run(_drive(base, plan, space.dsn, total, server.pid))
+            figures, paced = asyncio.run(
+                _drive(base, plan, space.dsn, total, server.pid, args.rate, args.paced_seconds)
+            )
         baseline = asyncio.run(_baseline(space.dsn, plan))
     print(
         f"pipeline benchmark, offline bot: {args.points} points x {args.customers} customers x {args.messages} "
@@ -217,6 +245,21 @@ def main() -> None:
     print(f"  server CPU       {figures['cpu_ms_per_message']:8.2f} ms per message")
     print(f"  raw asyncpg      {baseline:8.1f} messages/s   (pool of {BASELINE_POOL}, two transactions per message)")
     print(f"  ratio            {figures['per_second'] / baseline:8.0%}")
+    if paced:
+        share = "given rate" if args.rate else "half the max above"
+        print(
+            f"paced, same server: {paced['messages']} new customers at {paced['rate']:.0f} messages/s ({share}) "
+            f"for {args.paced_seconds:g} s, a batch every {PACER_TICK * 1000:.0f} ms across the points"
+        )
+        print(
+            f"  achieved         {paced['achieved']:8.1f} messages/s   (slowest batch request "
+            f"{paced['max_request_ms']:.0f} ms)"
+        )
+        print(
+            f"  p50 / p99 / max  {paced['p50_ms']:8.0f} / {paced['p99_ms']:.0f} / {paced['max_ms']:.0f} ms  "
+            "inbound stored -> reply SENT"
+        )
+        print(f"  server CPU       {paced['cpu_ms_per_message']:8.2f} ms per message (idle tail included)")
 
 
 if __name__ == "__main__":

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from datetime import date
 from typing import Any
-from uuid import UUID
 
 import httpx
 import msgspec
 import openai
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from httpx2 import Limits
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from ventanilla.bot.decision import BotRequest
 from ventanilla.bot.guardrails import checked_reply
@@ -32,7 +31,7 @@ MAX_TOOL_ROUNDS = 4
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 1000  # per message sent to the model: bounds cost and latency whatever customers paste
 TURN_BUDGET_FACTOR = 2  # a whole turn (all rounds and retries) may take this many request timeouts
-CONNECTIONS_PER_CLIENT = 32
+KEEPALIVE_SECONDS = 30.0  # a conversation's next turn usually comes within this: its connection is still open
 REASON_TOO_MANY_ROUNDS = "El bot no llegó a una respuesta después de varias consultas."
 REASON_NO_ANSWER = "El modelo no dio ninguna respuesta."
 _ROLES = {SenderType.CUSTOMER: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
@@ -103,23 +102,18 @@ class ModelUnavailable(Exception):
 
 class OpenAIEngine:
     def __init__(self, settings: Settings, *, timeout: float, max_retries: int, max_parallel: int) -> None:
-        # A kept-alive connection per conversation thinking at once (reconnecting costs more than asking), spread
-        # over several small clients: httpx walks its whole pool on every request, so one pool of hundreds of
-        # connections would spend the CPU on bookkeeping instead of answers.
-        self._clients = [
-            AsyncOpenAI(
-                api_key=settings.openai_api_key,
-                base_url=settings.openai_base_url,
-                timeout=timeout,
-                max_retries=max_retries,
-                http_client=DefaultAsyncHttpxClient(
-                    limits=httpx.Limits(
-                        max_connections=2 * CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
-                    )
-                ),
-            )
-            for _ in range(max(1, math.ceil(max_parallel / CONNECTIONS_PER_CLIENT)))
-        ]
+        # One client whose HTTP is aiohttp's (the SDK's own `aiohttp` extra): a kept-alive connection per
+        # conversation thinking at once, in a pool that costs the same with 10 connections or 1,000. The default
+        # httpx pool walked every connection on every request and spent more CPU than the rest of a turn.
+        self._client = AsyncOpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=DefaultAioHttpClient(
+                limits=Limits(max_connections=max_parallel, keepalive_expiry=KEEPALIVE_SECONDS)
+            ),
+        )
         self._model = settings.openai_model
         self._turn_budget = timeout * TURN_BUDGET_FACTOR
         self._tools_json = msgspec.Raw(
@@ -140,8 +134,7 @@ class OpenAIEngine:
         )
 
     async def close(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self._client.close()
 
     async def decide(self, request: BotRequest, toolbox: Toolbox) -> Answer:
         """Raises ModelUnavailable when the API fails after the SDK's retries or the turn runs out of time."""
@@ -163,7 +156,7 @@ class OpenAIEngine:
         messages = _messages(request)
         for _ in range(MAX_TOOL_ROUNDS):
             toolbox.model_calls += 1
-            message = await self._complete(messages, request.conversation_id)
+            message = await self._complete(messages)
             calls = message.tool_calls or []
             if not calls:
                 content = (message.content or message.refusal or "").strip()
@@ -187,13 +180,12 @@ class OpenAIEngine:
                 return handoff(handoff_reason)
         return handoff(REASON_TOO_MANY_ROUNDS)
 
-    async def _complete(self, messages: list[dict[str, Any]], conversation_id: UUID) -> _Message:
-        client = self._clients[conversation_id.int % len(self._clients)]
+    async def _complete(self, messages: list[dict[str, Any]]) -> _Message:
         # The SDK sends it (retries, errors, auth as for `chat.completions.create`), but the body is encoded and the
         # answer decoded by msgspec, into only the fields we read: the SDK's per-call validation of our own
         # well-formed request and its pydantic parsing of the answer were most of the CPU of a turn.
         body = _ENCODER.encode(_Request(self._model, messages, self._tools_json))
-        response = await client.post(
+        response = await self._client.post(
             "/chat/completions", content=body, options={"headers": JSON_HEADERS}, cast_to=httpx.Response
         )
         completion = _decoded(await response.aread())

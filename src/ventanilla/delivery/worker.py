@@ -38,6 +38,7 @@ from uuid import UUID
 from sqlalchemy import DateTime, Uuid, bindparam, literal_column, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ventanilla.db.arrays import among
 from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Conversation, DeliveryStatus, Message, ServicePoint
 from ventanilla.db.session import SessionFactory
@@ -211,7 +212,7 @@ class DeliveryWorker:
                     Message.attempts,
                 )
                 .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(Message.id.in_(chosen), Message.delivery_status == DeliveryStatus.PENDING)
+                .where(among(Message.id, chosen), Message.delivery_status == DeliveryStatus.PENDING)
             )
             return [_Due(*row) for row in rows]
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventanilla.batching import MicroBatcher
 from ventanilla.bot import BotRequest, Turn
+from ventanilla.db.arrays import among
 from ventanilla.db.errors import is_refused_content
 from ventanilla.db.models import BotUsage, Conversation, ConversationStatus, Message
 from ventanilla.db.session import SessionFactory
@@ -72,7 +73,7 @@ class Context:
             if counted:
                 await connection.execute(
                     update(Message)
-                    .where(Message.id.in_(counted), Message.handled_at.is_(None))
+                    .where(among(Message.id, counted), Message.handled_at.is_(None))
                     .values(attempts=Message.attempts + 1)
                 )
             found = {
@@ -80,12 +81,12 @@ class Context:
                 for row in await connection.execute(
                     select(Message.id, Message.content, Message.timestamp, Message.attempts, Conversation.status)
                     .join(Conversation, Conversation.id == Message.conversation_id)
-                    .where(Message.id.in_(ids), Message.handled_at.is_(None))
+                    .where(among(Message.id, ids), Message.handled_at.is_(None))
                 )
             }
             to_person = [i for i, row in found.items() if row.status != ConversationStatus.BOT]
             if to_person:  # the conversation went to a person meanwhile: agents answer these
-                await connection.execute(update(Message).where(Message.id.in_(to_person)).values(handled_at=now))
+                await connection.execute(update(Message).where(among(Message.id, to_person)).values(handled_at=now))
             attempts = {i: row.attempts for i, row in found.items() if row.status == ConversationStatus.BOT}
             give_up = self.policy.max_attempts + GIVE_UP_AFTER_EXTRA
             abandoned = [i for i, n in attempts.items() if n > give_up]
@@ -93,7 +94,7 @@ class Context:
                 logger.error(
                     "%d messages failed %d bot turns each: given up without an answer", len(abandoned), give_up
                 )
-                await connection.execute(update(Message).where(Message.id.in_(abandoned)).values(handled_at=now))
+                await connection.execute(update(Message).where(among(Message.id, abandoned)).values(handled_at=now))
             turns = [
                 sorted(
                     (i for i in asked.message_ids if i in attempts and i not in abandoned),
@@ -129,7 +130,7 @@ class Context:
             return {}
         rows = await connection.execute(
             select(BotUsage.service_point_id, BotUsage.model_calls).where(
-                BotUsage.service_point_id.in_(points), BotUsage.day == datetime.now(UTC).date()
+                among(BotUsage.service_point_id, points), BotUsage.day == datetime.now(UTC).date()
             )
         )
         return dict(rows.all())
@@ -140,7 +141,9 @@ async def _history(connection: AsyncConnection, first_ids: Sequence[UUID]) -> di
     history: dict[UUID, list[Turn]] = {i: [] for i in first_ids}
     if not first_ids:
         return history
-    asked = select(Message.id, Message.conversation_id, Message.timestamp).where(Message.id.in_(first_ids)).subquery()
+    asked = (
+        select(Message.id, Message.conversation_id, Message.timestamp).where(among(Message.id, first_ids)).subquery()
+    )
     earlier = (
         select(Message.sender_type, Message.content)
         .where(

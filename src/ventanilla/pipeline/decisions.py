@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ventanilla.batching import MicroBatcher
 from ventanilla.bot import BotDecision, BotRequest
+from ventanilla.db.arrays import among
 from ventanilla.db.errors import is_refused_content
 from ventanilla.db.models import (
     BotUsage,
@@ -60,7 +61,7 @@ class Decisions:
                 (
                     await connection.execute(
                         select(Conversation.id, Conversation.status)
-                        .where(Conversation.id.in_({r.conversation_id for r, _ in decided}))
+                        .where(among(Conversation.id, {r.conversation_id for r, _ in decided}))
                         .order_by(Conversation.id)
                         .with_for_update()
                     )
@@ -71,7 +72,8 @@ class Decisions:
                     await connection.execute(
                         update(Message)
                         .where(
-                            Message.id.in_([i for r, _ in decided for i in r.message_ids]), Message.handled_at.is_(None)
+                            among(Message.id, [i for r, _ in decided for i in r.message_ids]),
+                            Message.handled_at.is_(None),
                         )
                         .values(handled_at=now)
                         .returning(Message.id)
@@ -141,7 +143,7 @@ class Decisions:
                 await connection.execute(insert(Message.__table__), replies)
                 await connection.execute(
                     update(Conversation)
-                    .where(Conversation.id.in_([r["conversation_id"] for r in replies]))
+                    .where(among(Conversation.id, [r["conversation_id"] for r in replies]))
                     .values(last_message_at=func.greatest(Conversation.last_message_at, now), updated_at=now)
                 )
             if handoffs:

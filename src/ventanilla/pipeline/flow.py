@@ -42,8 +42,8 @@ REASON_FLOOD = "El cliente envió muchos mensajes seguidos."
 
 @dataclass(frozen=True)
 class PipelinePolicy:
-    concurrency: int = 256  # bot turns at once (each waits on the model, not on the database)
-    reserve: int = 64  # of those, slots one point can never take: always there for the other points
+    concurrency: int = 1280  # bot turns at once (each waits on the model, not on the database, and costs little)
+    reserve: int = 256  # of those, slots one point can never take: always there for the other points
     max_attempts: int = 3  # bot turns per message before a person takes over without the model
     customer_turns: int = 6  # bot turns per conversation within customer_window_seconds ...
     customer_window_seconds: float = 60.0  # ... beyond which the customer waits for a person

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
 
 from ventanilla.batching import MicroBatcher
+from ventanilla.db.arrays import insert_rows
 from ventanilla.db.errors import describe, is_refused_content
 from ventanilla.db.models import Conversation, ConversationStatus, Direction, Message, SenderType
 from ventanilla.db.session import SessionFactory
@@ -150,7 +150,21 @@ class Intake:
         messages = Message.__table__
         async with self.sessions() as session, session.begin():
             connection = await session.connection()
-            upsert = insert(conversations)
+            upsert = insert_rows(
+                conversations,
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "service_point_id": point_id,
+                        "customer_phone": phone,
+                        "status": ConversationStatus.BOT,
+                        "last_message_at": at,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for (point_id, phone), at in sorted(latest.items())  # one lock order: no deadlocks
+                ],
+            )
             upsert = upsert.on_conflict_do_update(
                 constraint="uq_conversation_point_customer",
                 set_={
@@ -162,37 +176,19 @@ class Intake:
                 conversations.c.customer_phone,
                 conversations.c.status,
             )
-            owners = {
-                (row.service_point_id, row.customer_phone): row
-                for row in await connection.execute(
-                    upsert,
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "service_point_id": point_id,
-                            "customer_phone": phone,
-                            "status": ConversationStatus.BOT,
-                            "last_message_at": at,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for (point_id, phone), at in sorted(latest.items())  # one lock order: no deadlocks
-                    ],
-                )
-            }
+            owners = {(row.service_point_id, row.customer_phone): row for row in await connection.execute(upsert)}
             rows = [
                 incoming_values(owner.id, point_id, message, now, handled=owner.status != ConversationStatus.BOT)
                 for point_id, message in arrivals
                 for owner in (owners[(point_id, message.customer_phone)],)
             ]
             inserted = (
-                insert(messages)
+                insert_rows(messages, rows)
                 .on_conflict_do_nothing(constraint="uq_message_point_provider_id")
                 .returning(messages.c.id, messages.c.service_point_id, messages.c.provider_message_id)
             )
             stored = {
-                (row.service_point_id, row.provider_message_id): row.id
-                for row in await connection.execute(inserted, rows)
+                (row.service_point_id, row.provider_message_id): row.id for row in await connection.execute(inserted)
             }
             results: list[StoredInbound | None] = []
             for (point_id, message), row in zip(arrivals, rows, strict=True):
