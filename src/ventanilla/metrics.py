@@ -43,6 +43,7 @@ BOT_ANSWERS = Counter("ventanilla_bot_answers_total", "Bot replies queued", ["se
 HANDOFFS = Counter("ventanilla_handoffs_total", "Conversations handed to a person by the bot", ["service_point"])
 FALLBACKS = Counter("ventanilla_bot_fallbacks_total", "Offline engine answering although a model is set", ["reason"])
 TOOL_CALLS = Counter("ventanilla_tool_calls_total", "Bot tool calls", ["tool", "outcome"])
+UNKNOWN_TOOL = "unknown"  # the tool label of calls to a tool that does not exist (outcome unknown_tool)
 DECISION_SECONDS = Histogram(
     "ventanilla_bot_decision_seconds",
     "Time the bot took to decide a reply (the model's latency when engine=openai)",
@@ -88,7 +89,9 @@ class Metrics:
         if decision.fallback_reason:
             FALLBACKS.labels(decision.fallback_reason).inc()
         for call in decision.tool_calls:
-            TOOL_CALLS.labels(call.tool, call.outcome).inc()
+            # a name the model made up is not a label: one series per invented name would grow without bound
+            tool = UNKNOWN_TOOL if call.outcome == "unknown_tool" else call.tool
+            TOOL_CALLS.labels(tool, call.outcome).inc()
 
     def delivery(self, point_id: UUID, outcome: str) -> None:
         OUTBOUND.labels(str(point_id), outcome).inc()

@@ -98,3 +98,16 @@ def test_old_failures_are_forgotten() -> None:
     throttle.record_failure(ACCOUNT, "1.1.1.1")
     assert throttle._pairs.keys() == {(ACCOUNT, "1.1.1.1")}
     assert throttle._addresses.keys() == {"1.1.1.1"} and throttle._accounts.keys() == {ACCOUNT}
+
+
+def test_an_account_attacked_from_many_addresses_keeps_only_what_its_slowdown_needs() -> None:
+    clock = Clock()
+    throttle = _throttle(clock)
+    for index in range(5000):  # one guess from each of 5,000 addresses: none is delayed, none is stopped
+        throttle.record_failure(ACCOUNT, f"10.0.{index // 256}.{index % 256}")
+    assert len(throttle._accounts[ACCOUNT]) <= 10 + 11  # not 5,000 timestamps: the delay is capped after 10 doublings
+    assert throttle.retry_after(ACCOUNT, "10.0.0.1") == 15 * 60  # the cap, as with every failure kept
+    assert throttle.retry_after(ACCOUNT, "192.0.2.1") == 0
+    clock.now += 15 * 60
+    throttle.record_failure("b@x.ec", "192.0.2.1")  # the next failure sweeps what left the window
+    assert ACCOUNT not in throttle._accounts and len(throttle._addresses) == 1

@@ -8,15 +8,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import jwt
 import pytest
+from litestar import Litestar
 
 from tests.conftest import TEST_JWT_SECRET, World
 from tests.whatsapp.conftest import eventually
 from ventanilla.auth.jwt import TOKEN_AUDIENCE, TOKEN_ISSUER
 from ventanilla.live import controllers as live_controllers
+from ventanilla.live.events import QrShown
+from ventanilla.live.publisher import LivePublisher, build_channels, channel_of
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
@@ -186,3 +190,29 @@ async def test_stream_ends_when_the_token_expires(
     ):
         assert stream.status_code == 200
         await asyncio.wait_for(_listen(stream, []), 15)
+
+
+async def test_a_client_that_stops_reading_is_let_go_instead_of_followed_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live_controllers, "MAX_BACKLOG", 50)
+    channels, point = build_channels(), uuid4()
+    publisher = LivePublisher(channels)
+
+    async def allowed() -> bool:
+        return True
+
+    def publish(count: int) -> None:
+        for _ in range(count):
+            publisher.publish(QrShown(service_point_id=point, expires_at=datetime.now(UTC)))
+
+    async with Litestar(plugins=[channels]).lifespan():
+        stream = live_controllers._events(channels, point, allowed, datetime.now(UTC) + timedelta(hours=1))
+        await anext(stream)  # subscribed
+        publish(40)
+        assert [(await anext(stream)).event for _ in range(40)] == ["whatsapp.qr"] * 40  # a reader hears all
+        publish(500)  # while the client reads nothing
+        await asyncio.sleep(0.2)
+        assert not channels._channels[channel_of(point)]  # unsubscribed: nothing more is kept for it
+        with pytest.raises(StopAsyncIteration):  # its stream ends; the browser reconnects and refetches
+            await anext(stream)

@@ -100,6 +100,27 @@ async def test_messages_arriving_during_a_turn_are_answered_together() -> None:
     assert turns == [(ids[0],), tuple(ids[1:])]
 
 
+async def test_lanes_keep_nothing_of_conversations_they_are_done_with() -> None:
+    failing = uuid4()
+
+    async def work(point: UUID, conversation: UUID, messages: tuple[UUID, ...]) -> None:
+        await asyncio.sleep(0)
+        if conversation == failing:
+            raise RuntimeError("the turn failed")
+
+    lanes = Lanes(work)
+    point = uuid4()
+    done = [(uuid4(), uuid4()) for _ in range(1000)] + [(failing, uuid4())]
+    for conversation, message in done:
+        assert lanes.submit(point, conversation, message)
+    while len(lanes):
+        await asyncio.sleep(0.001)
+    assert not lanes._queues and not lanes._known  # memory follows the conversations in hand, not all seen
+    conversation, message = done[-1]
+    assert lanes.submit(point, conversation, message)  # a failed turn's message is taken again (the sweep)
+    await lanes.drain(1)
+
+
 def test_a_customer_gets_turns_then_one_hold_then_a_person() -> None:
     now = [0.0]
     limiter = CustomerLimiter(turns=3, window_seconds=60, clock=lambda: now[0])
@@ -109,6 +130,25 @@ def test_a_customer_gets_turns_then_one_hold_then_a_person() -> None:
     assert limiter.verdict(uuid4()) is Verdict.ANSWER  # another customer is not affected
     now[0] = 61.0
     assert limiter.verdict(customer) is Verdict.ANSWER  # a new window
+
+
+def test_the_limiter_forgets_conversations_quiet_for_a_whole_window() -> None:
+    now = [0]
+    limiter = CustomerLimiter(turns=2, window_seconds=60, clock=lambda: now[0])
+    for second in range(120):  # a new customer every second for two minutes
+        now[0] = second
+        assert limiter.verdict(uuid4()) is Verdict.ANSWER
+    assert len(limiter) == 60  # the last minute's, not everybody ever seen
+    regular = uuid4()
+    now[0] = 200
+    assert [limiter.verdict(regular) for _ in range(3)] == [Verdict.ANSWER, Verdict.ANSWER, Verdict.HOLD]
+    now[0] = 259
+    assert limiter.verdict(uuid4()) is Verdict.ANSWER
+    assert len(limiter) == 2  # the others were quiet since 119; the regular one, still in its window, is kept
+    assert limiter.verdict(regular) is Verdict.HANDOFF  # ... so its pace still counts
+    now[0] = 400
+    assert limiter.verdict(regular) is Verdict.ANSWER  # a new window
+    assert len(limiter) == 1
 
 
 async def test_a_poison_item_fails_alone_and_the_rest_of_its_batch_is_written() -> None:

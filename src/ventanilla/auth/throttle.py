@@ -10,7 +10,9 @@ Three rules, over a sliding window (15 minutes by default):
   without failures is never delayed, so a correct password from a clean client always goes through.
 
 Ventanilla runs as one process (each WhatsApp socket lives in it), so memory is the right place: no table to
-clean, and a restart forgetting old failures is acceptable. The clock is injectable for tests.
+clean, and a restart forgetting old failures is acceptable. The clock is injectable for tests. Memory stays bounded:
+keys whose failures left the window are swept, and each key keeps only the latest failures its rule can use (an
+account attacked from many addresses does not collect a timestamp per guess).
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ class LoginThrottle:
 
     def record_failure(self, email: str, address: str) -> None:
         now = self.clock()
-        self._pairs.setdefault((email, address), deque()).append(now)
-        self._addresses.setdefault(address, deque()).append(now)
-        self._accounts.setdefault(email, deque()).append(now)
+        self._append(self._pairs, (email, address), self.max_failures_per_pair, now)
+        self._append(self._addresses, address, self.max_failures_per_address, now)
+        self._append(self._accounts, email, self._account_memory(), now)
         self._sweep(now)
 
     def record_success(self, email: str, address: str) -> None:
@@ -74,6 +76,23 @@ class LoginThrottle:
         while stamps and now - stamps[0] >= self.window_seconds:
             stamps.popleft()
         return stamps
+
+    @staticmethod
+    def _append(table: dict[_Key, deque[float]], key: _Key, keep: float, now: float) -> None:
+        """Record a failure under `key`, keeping only its latest `keep`."""
+        stamps = table.get(key)
+        if stamps is None:
+            stamps = table[key] = deque(maxlen=max(1, int(keep)))
+        stamps.append(now)
+
+    def _account_memory(self) -> int:
+        """An account's failures worth keeping: the latest ones, enough for its slowdown to reach the cap (the rules
+        only ask how many, up to that, and when the latest was)."""
+        doublings, delay = 0, self.slowdown_first_seconds
+        while 0 < delay < self.slowdown_max_seconds and doublings < 32:
+            delay *= 2
+            doublings += 1
+        return int(self.slowdown_after) + doublings + 1
 
     def _over_limit(self, stamps: deque[float], limit: int, now: float) -> float:
         """Seconds until fewer than `limit` failures remain in the window."""

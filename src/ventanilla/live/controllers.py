@@ -3,6 +3,10 @@
 A stream outlives the request that opened it, so the access granted then is checked again (`still_allowed`):
 before each batch of events and every few seconds while quiet. The stream ends when the token expires or is
 revoked, or the user is deleted or no longer a member; the browser's reconnection then meets the usual 401/404.
+
+A client that stops reading (a laptop asleep with its connection still open) is not followed without bound: once
+`MAX_BACKLOG` events wait for it, its subscription is dropped and the stream ends at its next step. The browser
+reconnects and refetches what it shows, as after any reconnection.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ventanilla.live.publisher import channel_of
 
 HEARTBEAT_SECONDS = 15.0
 RECHECK_SECONDS = 5.0  # how long a quiet stream may go on after its access ended
+MAX_BACKLOG = 10_000  # events waiting for a client that does not read (bursts of a few thousand are normal)
 
 
 class LiveController(Controller):
@@ -62,11 +67,17 @@ class LiveController(Controller):
 async def _events(
     channels: ChannelsPlugin, point_id: UUID, allowed: Callable[[], Awaitable[bool]], expires_at: datetime
 ) -> AsyncIterator[ServerSentEventMessage]:
-    async with channels.start_subscription([channel_of(point_id)]) as subscriber:
+    channel = channel_of(point_id)
+    async with channels.start_subscription([channel]) as subscriber:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
+        lagging = asyncio.Event()  # the client fell `MAX_BACKLOG` events behind: nothing more is kept for it
 
         async def pump() -> None:
             async for message in subscriber.iter_events():
+                if queue.qsize() >= MAX_BACKLOG:
+                    lagging.set()
+                    await channels.unsubscribe(subscriber, [channel])
+                    return
                 queue.put_nowait(message)
 
         pumping = asyncio.create_task(pump())
@@ -74,7 +85,7 @@ async def _events(
         try:
             yield ServerSentEventMessage(comment="ventanilla live", retry=3000)
             last_sent = clock()
-            while True:
+            while not lagging.is_set():
                 left = (expires_at - datetime.now(UTC)).total_seconds()
                 if left <= 0:
                     return
@@ -89,7 +100,7 @@ async def _events(
                     continue
                 while not queue.empty():
                     batch.append(queue.get_nowait())
-                if not await allowed():  # one check covers every event that arrived before it
+                if not await allowed() or lagging.is_set():  # one check covers every event that arrived before it
                     return
                 for raw in batch:
                     event = json.loads(raw)

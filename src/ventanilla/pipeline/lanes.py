@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 logger = logging.getLogger(__name__)
@@ -41,13 +41,9 @@ class FairSlots:
     def held_by(self, point_id: UUID) -> int:
         return self._held.get(point_id, 0)
 
-    @asynccontextmanager
-    async def slot(self, point_id: UUID) -> AsyncIterator[None]:
-        await self._acquire(point_id)
-        try:
-            yield
-        finally:
-            self._release(point_id)
+    def slot(self, point_id: UUID) -> AbstractAsyncContextManager[None]:
+        """`async with slots.slot(point):` one slot for the point while inside."""
+        return _Slot(self, point_id)
 
     async def _acquire(self, point_id: UUID) -> None:
         if point_id not in self._waiting and self._grantable(point_id):
@@ -102,11 +98,27 @@ class FairSlots:
                 del self._waiting[point_id]
 
 
+class _Slot:
+    """The context manager of one slot: a plain object, since thousands may wait at once under a burst."""
+
+    __slots__ = ("_point_id", "_slots")
+
+    def __init__(self, slots: FairSlots, point_id: UUID) -> None:
+        self._slots, self._point_id = slots, point_id
+
+    async def __aenter__(self) -> None:
+        await self._slots._acquire(self._point_id)
+
+    async def __aexit__(self, *_: object) -> None:
+        self._slots._release(self._point_id)
+
+
 class Lanes:
     def __init__(self, work: TurnWork) -> None:
         self.work = work
-        self._queues: dict[UUID, deque[UUID]] = {}
-        self._known: dict[UUID, set[UUID]] = {}  # queued or in a turn now: never twice
+        # Kept small per conversation: under a burst, every new customer's lane waits here for a slot.
+        self._queues: dict[UUID, list[UUID]] = {}  # the messages waiting in each lane, oldest first
+        self._known: set[UUID] = set()  # message ids queued or in a turn now, all lanes together: never twice
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -116,25 +128,22 @@ class Lanes:
 
     def submit(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> bool:
         """Queue the message; False when its lane already has it (or the lanes are closed)."""
-        if self._closed:
+        if self._closed or message_id in self._known:
             return False
+        self._known.add(message_id)
         queue = self._queues.get(conversation_id)
         if queue is not None:
-            known = self._known[conversation_id]
-            if message_id in known:
-                return False
-            known.add(message_id)
             queue.append(message_id)
             return True
-        self._queues[conversation_id] = deque([message_id])
-        self._known[conversation_id] = {message_id}
+        self._queues[conversation_id] = [message_id]
         task = asyncio.create_task(self._drain(point_id, conversation_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
     async def _drain(self, point_id: UUID, conversation_id: UUID) -> None:
-        queue, known = self._queues[conversation_id], self._known[conversation_id]
+        queue = self._queues[conversation_id]
+        turn: tuple[UUID, ...] = ()
         try:
             while queue and not self._closed:
                 turn = tuple(queue)
@@ -143,10 +152,12 @@ class Lanes:
                     await self.work(point_id, conversation_id, turn)
                 except Exception:  # the messages stay unhandled; the sweep takes them again later
                     logger.exception("conversation %s: a bot turn failed", conversation_id)
-                known.difference_update(turn)
-        finally:
+                self._known.difference_update(turn)
+                turn = ()
+        finally:  # done, closed or cancelled: whatever is left may be submitted again (the next start resumes it)
             del self._queues[conversation_id]
-            del self._known[conversation_id]
+            self._known.difference_update(turn)
+            self._known.difference_update(queue)
 
     async def drain(self, seconds: float) -> None:
         """Take nothing new; let the turn in hand of each lane finish within `seconds`."""

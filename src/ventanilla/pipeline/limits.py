@@ -4,13 +4,17 @@ Within `window_seconds`, a conversation gets `turns` bot turns. Past that, its m
 to agents, the customer once gets a short "un momento" (no model call), and if they go on within the window the
 conversation goes to a person. Kept in memory: the lanes that use it are in-memory too, and a restart forgetting a
 minute of history is harmless.
+
+Only conversations active within the window are remembered: one quiet for a whole window would be treated as new
+anyway, so it is forgotten at the next turn of anyone. Memory follows the conversations of the last minute, never
+every customer ever seen.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -22,10 +26,17 @@ class Verdict(enum.Enum):
     HANDOFF = "handoff"  # to a person, without the model
 
 
-@dataclass
+@dataclass(slots=True)
 class _Recent:
-    turns: deque[float] = field(default_factory=deque)
-    held_at: float | None = None
+    """One conversation's turns within the window (oldest first) and its "un momento", if any; small on purpose:
+    there is one per conversation of the last window."""
+
+    turns: tuple[float, ...]
+    held_at: float | None
+
+    @property
+    def last(self) -> float:
+        return max(self.turns[-1] if self.turns else float("-inf"), self.held_at or float("-inf"))
 
 
 @dataclass
@@ -33,39 +44,38 @@ class CustomerLimiter:
     turns: int = 6
     window_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
-    _recent: dict[UUID, _Recent] = field(default_factory=dict)
-    _prune_at: int = 1024  # the size at which quiet conversations are next dropped
+    _recent: OrderedDict[UUID, _Recent] = field(default_factory=OrderedDict)  # least recently active first
+
+    def __len__(self) -> int:
+        """Conversations remembered: those with a turn or a hold within the window (and at most until the next
+        verdict after it ends)."""
+        return len(self._recent)
 
     def verdict(self, conversation_id: UUID) -> Verdict:
         """What this conversation's next turn may be; the turn is counted."""
         now = self.clock()
-        recent = self._recent.get(conversation_id)
-        if recent is None:
-            if len(self._recent) >= self._prune_at:
-                self._forget_idle(now)
-            recent = self._recent[conversation_id] = _Recent()
-        while recent.turns and now - recent.turns[0] >= self.window_seconds:
-            recent.turns.popleft()
-        if recent.held_at is not None and now - recent.held_at >= self.window_seconds:
-            recent.held_at = None
-        if len(recent.turns) < self.turns:
-            recent.turns.append(now)
-            return Verdict.ANSWER
-        if recent.held_at is None:
-            recent.held_at = now
-            return Verdict.HOLD
-        del self._recent[conversation_id]  # a person takes it from here; a later return starts afresh
-        return Verdict.HANDOFF
+        self._forget_idle(now)
+        recent = self._recent.pop(conversation_id, None)
+        turns: tuple[float, ...] = ()
+        held_at = None
+        if recent is not None:
+            turns = tuple(t for t in recent.turns if now - t < self.window_seconds)
+            if recent.held_at is not None and now - recent.held_at < self.window_seconds:
+                held_at = recent.held_at
+        if len(turns) < self.turns:
+            verdict, turns = Verdict.ANSWER, (*turns, now)
+        elif held_at is None:
+            verdict, held_at = Verdict.HOLD, now
+        else:
+            return Verdict.HANDOFF  # a person takes it from here (forgotten); a later return starts afresh
+        self._recent[conversation_id] = _Recent(turns, held_at)  # now the most recently active
+        return verdict
 
     def _forget_idle(self, now: float) -> None:
-        """Drop conversations quiet for a whole window, so memory does not grow with every customer ever seen; the
-        next pruning waits until the map has doubled from what is left (amortized O(1) per conversation)."""
-        idle = [
-            key
-            for key, recent in self._recent.items()
-            if (not recent.turns or now - recent.turns[-1] >= self.window_seconds)
-            and (recent.held_at is None or now - recent.held_at >= self.window_seconds)
-        ]
-        for key in idle:
-            del self._recent[key]
-        self._prune_at = max(1024, 2 * len(self._recent))
+        """Drop the conversations quiet for a whole window: the least recently active come first, so this stops at
+        the first one still active (amortized O(1) per turn)."""
+        while self._recent:
+            oldest = next(iter(self._recent.values()))
+            if now - oldest.last < self.window_seconds:
+                return
+            self._recent.popitem(last=False)

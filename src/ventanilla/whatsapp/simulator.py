@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
+import sqlite3
 import string
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 SESSION_FILE = "simulator-session.json"
+INDEX_CACHE_KIB = 2048  # SQLite's page cache for the index of sent ids; the rest stays on disk
+_INDEX_ID = "INSERT OR IGNORE INTO sent (point, id) VALUES (?, ?)"
 
 
 class SimulatorError(Exception):
@@ -50,12 +53,15 @@ class SentRecord:
     """What reached the phones, one JSONL file per point; a message id is recorded once.
 
     Each line is written (and flushed to the operating system) before `send_text` returns, so even a kill -9
-    right after a send leaves it in the record.
+    right after a send leaves it in the record. The ids each point has sent are indexed in a private temporary SQLite
+    database (deleted with the process), filled from a point's file at its first send of this run: exact however
+    many messages were ever sent, while the process keeps only SQLite's small page cache in memory.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._seen: dict[UUID, set[str]] = {}
+        self._index: sqlite3.Connection | None = None
+        self._indexed: set[UUID] = set()  # points whose file is in the index
         self._files: dict[UUID, TextIO] = {}
 
     def _path(self, service_point_id: UUID) -> Path:
@@ -70,24 +76,55 @@ class SentRecord:
 
     def append(self, service_point_id: UUID, message: SentMessage) -> bool:
         """Record `message`; False when its id was already delivered (the phone shows it once)."""
-        seen = self._seen.get(service_point_id)
-        if seen is None:
-            seen = self._seen[service_point_id] = {m.message_id for m in self.read(service_point_id)}
-        if message.message_id in seen:
+        index = self._ids(service_point_id)
+        key = (service_point_id.bytes, message.message_id)
+        if index.execute(_INDEX_ID, key).rowcount == 0:
             return False
-        handle = self._files.get(service_point_id)
-        if handle is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle = self._files[service_point_id] = self._path(service_point_id).open("a")
-        handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
-        handle.flush()
-        seen.add(message.message_id)
+        try:
+            handle = self._files.get(service_point_id)
+            if handle is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                handle = self._files[service_point_id] = self._path(service_point_id).open("a")
+            handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+            handle.flush()
+        except BaseException:
+            index.execute("DELETE FROM sent WHERE point = ? AND id = ?", key)  # not delivered: may be sent again
+            raise
         return True
+
+    def _ids(self, service_point_id: UUID) -> sqlite3.Connection:
+        """The index, with this point's earlier sends in it (read from its file once per run)."""
+        if self._index is None:
+            # "": a private database in a temporary file, removed when closed (or when the process dies)
+            self._index = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+            self._index.execute(f"PRAGMA cache_size = -{INDEX_CACHE_KIB}")
+            self._index.execute("PRAGMA synchronous = OFF")  # rebuilt from the files at every start: never synced
+            self._index.execute("CREATE TABLE sent (point BLOB, id TEXT, PRIMARY KEY (point, id)) WITHOUT ROWID")
+        if service_point_id not in self._indexed:
+            path = self._path(service_point_id)
+            if path.exists():
+                point = service_point_id.bytes
+                with path.open() as lines:
+                    self._index.execute("BEGIN")
+                    try:
+                        self._index.executemany(
+                            _INDEX_ID, ((point, json.loads(line)["message_id"]) for line in lines if line.strip())
+                        )
+                    except BaseException:
+                        self._index.execute("ROLLBACK")
+                        raise
+                    self._index.execute("COMMIT")
+            self._indexed.add(service_point_id)
+        return self._index
 
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()
         self._files.clear()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+            self._indexed.clear()
 
 
 class SimulatorSocket:
