@@ -13,10 +13,9 @@ import json
 from datetime import date
 from typing import Any
 
-import httpx
 import msgspec
 import openai
-from httpx2 import Limits
+from httpx2 import Limits, Response
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from ventanilla.bot.decision import BotRequest
@@ -186,7 +185,7 @@ class OpenAIEngine:
         # well-formed request and its pydantic parsing of the answer were most of the CPU of a turn.
         body = _ENCODER.encode(_Request(self._model, messages, self._tools_json))
         response = await self._client.post(
-            "/chat/completions", content=body, options={"headers": JSON_HEADERS}, cast_to=httpx.Response
+            "/chat/completions", content=body, options={"headers": JSON_HEADERS}, cast_to=Response
         )
         completion = _decoded(await response.aread())
         if not completion.choices:
