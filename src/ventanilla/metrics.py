@@ -42,6 +42,9 @@ OUTBOUND = Counter(
 BOT_ANSWERS = Counter("ventanilla_bot_answers_total", "Bot replies queued", ["service_point", "engine"])
 HANDOFFS = Counter("ventanilla_handoffs_total", "Conversations handed to a person by the bot", ["service_point"])
 FALLBACKS = Counter("ventanilla_bot_fallbacks_total", "Offline engine answering although a model is set", ["reason"])
+RECEIPTS = Counter(
+    "ventanilla_receipts_total", "Outgoing messages moved forward by the customer's phone", ["service_point", "status"]
+)
 TOOL_CALLS = Counter("ventanilla_tool_calls_total", "Bot tool calls", ["tool", "outcome"])
 UNKNOWN_TOOL = "unknown"  # the tool label of calls to a tool that does not exist (outcome unknown_tool)
 DECISION_SECONDS = Histogram(
@@ -70,6 +73,10 @@ class Metrics:
     def inbound(self, point_id: UUID, outcome: str) -> None:
         """`outcome`: stored, redelivery, journaled or quarantined (see pipeline.intake.Outcome)."""
         _INBOUND_BY_OUTCOME[outcome].labels(str(point_id)).inc()
+
+    def receipt(self, point_id: UUID, status: str) -> None:
+        """An outgoing message the customer's phone acknowledged: DELIVERED or READ."""
+        RECEIPTS.labels(str(point_id), status).inc()
 
     def limited(self, point_id: UUID, limit: str) -> None:
         BOT_LIMITED.labels(str(point_id), limit).inc()

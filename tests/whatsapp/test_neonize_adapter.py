@@ -57,6 +57,7 @@ from ventanilla.whatsapp.transport import (
     InboundText,
     LoggedOut,
     QrCode,
+    Receipt,
     Replaced,
     SessionEvent,
     TemporarilyBanned,
@@ -138,6 +139,33 @@ def test_a_text_from_a_phone_jid_becomes_inbound_text() -> None:
         timestamp=datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
         push_name="Ana",
     )
+
+
+def receipt_event(kind: int, ids: list[str], *, from_me: bool = False) -> wa.Receipt:
+    """A ReceiptEv as neonize's Go side fills it."""
+    source = wa.MessageSource(
+        Chat=jid(CUSTOMER),
+        Sender=jid(CUSTOMER),
+        IsFromMe=from_me,
+        IsGroup=False,
+        SenderAlt=NO_JID,
+        RecipientAlt=NO_JID,
+        BroadcastListOwner=NO_JID,
+    )
+    return wa.Receipt(MessageSource=source, MessageIDs=ids, Timestamp=SENT_AT_MS, Type=kind)
+
+
+def test_receipts_from_the_customer_become_delivered_or_read() -> None:
+    ids = ["3EB0AAA", "3EB0BBB"]
+    assert translate(receipt_event(wa.Receipt.DELIVERED, ids)) == Receipt(("3EB0AAA", "3EB0BBB"), read=False)
+    assert translate(receipt_event(wa.Receipt.READ, ids)) == Receipt(("3EB0AAA", "3EB0BBB"), read=True)
+    assert translate(receipt_event(wa.Receipt.PLAYED, ids[:1])) == Receipt(("3EB0AAA",), read=True)  # a voice note
+    # our own other devices, retries and server notices say nothing about the customer
+    assert translate(receipt_event(wa.Receipt.READ, ids, from_me=True)) is None
+    assert translate(receipt_event(wa.Receipt.READ_SELF, ids)) is None
+    assert translate(receipt_event(wa.Receipt.RETRY, ids)) is None
+    assert translate(receipt_event(wa.Receipt.SERVER_ERROR, ids)) is None
+    assert translate(receipt_event(wa.Receipt.READ, [])) is None
 
 
 def test_extended_text_is_text() -> None:

@@ -59,8 +59,12 @@ class SenderType(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
+    """An outgoing message's progress. Receipts from the customer's phone only move it forward."""
+
     PENDING = "PENDING"
     SENT = "SENT"
+    DELIVERED = "DELIVERED"  # reached the customer's phone
+    READ = "READ"  # the customer opened it (or played the voice note)
     FAILED = "FAILED"
 
 

@@ -34,6 +34,7 @@ from ventanilla.whatsapp.transport import (
     InboundText,
     LoggedOut,
     QrCode,
+    Receipt,
     Replaced,
     SessionEvent,
     Socket,
@@ -45,7 +46,7 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 
-InboundHandler = Callable[[UUID, InboundText], Awaitable[object]]
+InboundHandler = Callable[[UUID, InboundText | Receipt], Awaitable[object]]  # what the customer's phone sends
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class SessionManager:
     def _sink(self, point: _Point, generation: int) -> Callable[[SessionEvent], Awaitable[None]]:
         async def receive(event: SessionEvent) -> None:
             try:
-                if isinstance(event, InboundText):
+                if isinstance(event, InboundText | Receipt):  # the customer's side: not the session's state
                     await self.on_inbound(point.id, event)
                     return
                 async with point.lock:

@@ -38,6 +38,7 @@ from neonize.aioze.events import (
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    ReceiptEv,
     StreamErrorEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -57,6 +58,7 @@ from ventanilla.whatsapp.transport import (
     InboundText,
     LoggedOut,
     QrCode,
+    Receipt,
     Replaced,
     SessionEvent,
     TemporarilyBanned,
@@ -85,7 +87,9 @@ _EVENTS = (
     ConnectFailureEv,
     ClientOutdatedEv,
     MessageEv,
+    ReceiptEv,
 )
+_RECEIPT_READ = {"DELIVERED": False, "READ": True, "PLAYED": True}  # receipt type -> read
 _PLACEHOLDERS = (
     ("imageMessage", "[imagen]"),
     ("audioMessage", "[audio]"),
@@ -229,6 +233,17 @@ def _inbound(event: MessageEv, sender: str | None) -> InboundText | None:
     )
 
 
+def _receipt(event: ReceiptEv) -> Receipt | None:
+    """The customer's phone got (DELIVERED) or opened (READ; PLAYED for a voice note) messages we sent. Receipts
+    from our own other devices, retries and server notices are not news about the customer."""
+    if event.MessageSource.IsFromMe or not event.MessageIDs:
+        return None
+    kind = _enum_name(event, "Type", ReceiptEv.ReceiptType)
+    if kind not in _RECEIPT_READ:
+        return None
+    return Receipt(provider_message_ids=tuple(event.MessageIDs), read=_RECEIPT_READ[kind])
+
+
 def _connect_failure(event: ConnectFailureEv) -> SessionEvent:
     name = _enum_name(event, "Reason", wa.ConnectFailureReason)
     reason = event.Reason if event.HasField("Reason") else None
@@ -252,6 +267,8 @@ def translate(event: Protobuf, *, sender: str | None = None, now: datetime | Non
     match event:
         case MessageEv():
             return _inbound(event, sender)
+        case ReceiptEv():
+            return _receipt(event)
         case ConnectedEv():
             return Connected(phone_number=None)
         case DisconnectedEv():

@@ -70,6 +70,13 @@ class SimulatorInbound(msgspec.Struct, forbid_unknown_fields=True):
     message_id: ProviderId | None = msgspec.field(name="messageId", default=None)
 
 
+class SimulatorReceipt(msgspec.Struct, forbid_unknown_fields=True):
+    """The customer's phone acknowledges one of our messages, by its id as listed in `simulator/sent`."""
+
+    message_id: ProviderId = msgspec.field(name="messageId")
+    status: Literal["DELIVERED", "READ"]
+
+
 class SimulatorInboundAccepted(CamelStruct):
     message_id: str
 

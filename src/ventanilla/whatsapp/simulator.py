@@ -28,6 +28,7 @@ from ventanilla.whatsapp.transport import (
     InboundText,
     LoggedOut,
     QrCode,
+    Receipt,
     TransportError,
 )
 
@@ -91,6 +92,13 @@ class SentRecord:
             index.execute("DELETE FROM sent WHERE point = ? AND id = ?", key)  # not delivered: may be sent again
             raise
         return True
+
+    def has(self, service_point_id: UUID, message_id: str) -> bool:
+        """Did this point's socket send `message_id` (the phone can only acknowledge what it received)?"""
+        found = self._ids(service_point_id).execute(
+            "SELECT 1 FROM sent WHERE point = ? AND id = ?", (service_point_id.bytes, message_id)
+        )
+        return found.fetchone() is not None
 
     def _ids(self, service_point_id: UUID) -> sqlite3.Connection:
         """The index, with this point's earlier sends in it (read from its file once per run)."""
@@ -204,6 +212,12 @@ class SimulatorSocket:
         if not self.connected:
             raise SimulatorError("the point is not connected")
         await self.events(message)
+
+    async def acknowledge(self, receipt: Receipt) -> None:
+        """The customer's phone reports it received (or read) messages this socket sent."""
+        if not self.connected:
+            raise SimulatorError("the point is not connected")
+        await self.events(receipt)
 
     async def _rotate_qr_codes(self) -> None:
         """Like WhatsApp: a first code for a while (60 s), then a new one every so often (20 s), until linked."""

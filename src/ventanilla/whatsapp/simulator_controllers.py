@@ -24,10 +24,11 @@ from ventanilla.whatsapp.schemas import (
     SimulatorDisconnect,
     SimulatorInbound,
     SimulatorInboundAccepted,
+    SimulatorReceipt,
     SimulatorSent,
 )
 from ventanilla.whatsapp.simulator import SimulatorError, SimulatorSocket, SimulatorTransport
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import InboundText, Receipt
 
 MAX_BATCH = 1000
 # The simulated phone of a point with no configured number: stable per point, clearly fake (+593 99 plus digits).
@@ -118,6 +119,21 @@ class SimulatorController(Controller):
         except SimulatorError as exc:
             raise ConflictException(str(exc)) from None
         return SimulatorBatchAccepted(message_ids=[m.provider_message_id for m in messages])
+
+    @post("/receipt", status_code=HTTP_202_ACCEPTED, summary="A customer's phone acknowledges one of our messages")
+    async def receipt(
+        self,
+        data: JSONBody[SimulatorReceipt],
+        service_point: NamedDependency[ServicePoint],
+        simulator: NamedDependency[SimulatorTransport],
+        phone_socket: NamedDependency[SimulatorSocket],
+    ) -> None:
+        if not simulator.record.has(service_point.id, data.message_id):
+            raise NotFoundException("this point sent no message with that id")
+        try:
+            await phone_socket.acknowledge(Receipt((data.message_id,), read=data.status == "READ"))
+        except SimulatorError as exc:
+            raise ConflictException(str(exc)) from None
 
     @get("/sent", summary="What this point's socket sent, as the phones received it")
     async def sent(

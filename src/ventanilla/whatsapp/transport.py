@@ -74,8 +74,16 @@ class InboundText:
     push_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The customer's phone acknowledged messages this point sent (by the provider ids the sends returned)."""
+
+    provider_message_ids: tuple[str, ...]
+    read: bool  # opened (or a voice note played); False: only delivered to the phone
+
+
 SessionEvent = (
-    QrCode | Connected | Disconnected | LoggedOut | Replaced | TemporarilyBanned | Unrecoverable | InboundText
+    QrCode | Connected | Disconnected | LoggedOut | Replaced | TemporarilyBanned | Unrecoverable | InboundText | Receipt
 )
 EventSink = Callable[[SessionEvent], Awaitable[None]]
 

@@ -10,7 +10,7 @@
   const base = `/api/service-points/${pointId}/conversations`;
   const $ = (id) => document.getElementById(id);
   const STATUS = { BOT: "Bot", HUMAN: "Persona" };
-  const DELIVERY = { PENDING: "Pendiente", SENT: "✓ Enviado", FAILED: "No enviado" };
+  const DELIVERY = { PENDING: "Pendiente", SENT: "✓ Enviado", DELIVERED: "✓✓ Entregado", READ: "✓✓ Leído", FAILED: "No enviado" };
   const PAGE = 50;
 
   const state = {

@@ -1,0 +1,95 @@
+"""Receipts: the customer's phone says our messages reached it (DELIVERED) or were opened (READ).
+
+A receipt only moves a message forward: SENT -> DELIVERED -> READ, never back (a late DELIVERED after READ changes
+nothing). It may also come before the send was recorded (PENDING) or after a send was given up as FAILED: either
+way the phone has the message, so it counts, the send is dated if it was not, and a failure reason is cleared (the
+delivery worker only ever picks PENDING messages, so nothing is sent twice). Only this point's outgoing messages
+are touched, by the provider ids its socket returned. Receipts arriving together are written in one transaction;
+each message that moved is published live once it is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import text
+
+from ventanilla.batching import MicroBatcher
+from ventanilla.db.models import DeliveryStatus
+from ventanilla.db.session import SessionFactory
+from ventanilla.live.events import MessageStatusChanged, after_commit
+from ventanilla.metrics import Metrics
+from ventanilla.whatsapp.transport import Receipt
+
+# What each receipt may move forward from.
+_FROM = {
+    DeliveryStatus.DELIVERED: [DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED],
+    DeliveryStatus.READ: [DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.DELIVERED],
+}
+_FORWARD = text(
+    """
+    UPDATE message SET delivery_status = :status, sent_at = coalesce(sent_at, :now), delivery_error = NULL,
+        updated_at = :now
+    FROM unnest(CAST(:points AS uuid[]), CAST(:ids AS text[])) AS receipt (point_id, provider_id)
+    WHERE message.service_point_id = receipt.point_id AND message.provider_message_id = receipt.provider_id
+        AND message.direction = 'OUT' AND message.delivery_status = ANY(CAST(:before AS text[]))
+    RETURNING message.id, message.service_point_id, message.conversation_id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Acknowledged:
+    point_id: UUID
+    receipt: Receipt
+
+
+class Receipts:
+    def __init__(self, sessions: SessionFactory, metrics: Metrics) -> None:
+        self.sessions = sessions
+        self.metrics = metrics
+        self._writes: MicroBatcher[_Acknowledged, None] = MicroBatcher(self._write)
+
+    async def apply(self, point_id: UUID, receipt: Receipt) -> None:
+        await self._writes.submit(_Acknowledged(point_id, receipt))
+
+    async def _write(self, acknowledged: list[_Acknowledged]) -> list[None]:
+        now = datetime.now(UTC)
+        moved: list[tuple[UUID, DeliveryStatus]] = []
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            for status in (DeliveryStatus.DELIVERED, DeliveryStatus.READ):  # a batch holding both ends at READ
+                pairs = [
+                    (item.point_id, provider_id)
+                    for item in acknowledged
+                    if item.receipt.read == (status is DeliveryStatus.READ)
+                    for provider_id in item.receipt.provider_message_ids
+                ]
+                if not pairs:
+                    continue
+                rows = await connection.execute(
+                    _FORWARD,
+                    {
+                        "status": status.value,
+                        "now": now,
+                        "points": [point for point, _ in pairs],
+                        "ids": [provider_id for _, provider_id in pairs],
+                        "before": [value.value for value in _FROM[status]],
+                    },
+                )
+                for message_id, point_id, conversation_id in rows:
+                    moved.append((point_id, status))
+                    after_commit(
+                        session,
+                        MessageStatusChanged(
+                            service_point_id=point_id,
+                            conversation_id=conversation_id,
+                            message_id=message_id,
+                            delivery_status=status,
+                        ),
+                    )
+        for point_id, status in moved:
+            self.metrics.receipt(point_id, status.value)
+        return [None] * len(acknowledged)
