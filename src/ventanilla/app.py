@@ -120,6 +120,7 @@ def create_app(
             await pipeline.stop()
             await delivery.stop()
             await sessions.stop()
+            await receipts.stop()
             await bot.close()
 
     route_handlers: list[ControllerRouterHandler] = [

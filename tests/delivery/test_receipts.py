@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.flow import fast_app, received, say, wait_phone
+from tests.outage import Outage
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
 from ventanilla.db.models import DeliveryStatus, Message
@@ -90,3 +91,17 @@ async def test_a_point_can_only_acknowledge_its_own_messages(
         headers=linked.agent_b.headers,
     )
     assert response.status_code == 404  # another branch's agent does not even see the point
+
+
+async def test_a_receipt_during_an_outage_is_recorded_once_the_database_is_back(
+    client: Client, linked: World, session: AsyncSession, outage: Outage
+) -> None:
+    provider_id, row = await _reply(client, linked, session)
+    await session.invalidate()  # its connection dies in the outage
+    async with outage.refusing():
+        assert await _ack(client, linked, linked.point_a, provider_id, "READ") == 202  # the phone needs no database
+
+    async def read() -> bool:
+        return await _status(client, linked, row) == "READ"
+
+    await eventually(read, timeout=10, what="the receipt recorded after the outage")

@@ -6,10 +6,15 @@ way the phone has the message, so it counts, the send is dated if it was not, an
 delivery worker only ever picks PENDING messages, so nothing is sent twice). Only this point's outgoing messages
 are touched, by the provider ids its socket returned. Receipts arriving together are written in one transaction;
 each message that moved is published live once it is committed.
+
+A receipt that arrives while the database is away is kept in memory (up to `MAX_WAITING`) and written once it is
+back, in the background: the socket's next events (customers' messages) never wait behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -17,12 +22,16 @@ from uuid import UUID
 from sqlalchemy import text
 
 from ventanilla.batching import MicroBatcher
+from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import DeliveryStatus
 from ventanilla.db.session import SessionFactory
 from ventanilla.live.events import MessageStatusChanged, after_commit
 from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import Receipt
 
+logger = logging.getLogger(__name__)
+MAX_WAITING = 100_000  # receipts kept while the database is away; beyond that the oldest ticks are lost
+RETRY_SECONDS = 1.0
 # What each receipt may move forward from.
 _FROM = {
     DeliveryStatus.DELIVERED: [DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED],
@@ -51,9 +60,45 @@ class Receipts:
         self.sessions = sessions
         self.metrics = metrics
         self._writes: MicroBatcher[_Acknowledged, None] = MicroBatcher(self._write)
+        self._waiting: list[_Acknowledged] = []  # arrived while the database was away
+        self._retrying: asyncio.Task[None] | None = None
 
     async def apply(self, point_id: UUID, receipt: Receipt) -> None:
-        await self._writes.submit(_Acknowledged(point_id, receipt))
+        acknowledged = _Acknowledged(point_id, receipt)
+        try:
+            await self._writes.submit(acknowledged)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._keep([acknowledged], exc)
+
+    async def stop(self) -> None:
+        """At shutdown: what still waits is lost (ticks only; the messages themselves are safe)."""
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+        if self._waiting:
+            logger.warning("%d receipts not recorded at shutdown (the database was away)", len(self._waiting))
+
+    def _keep(self, acknowledged: list[_Acknowledged], error: BaseException) -> None:
+        self._waiting.extend(acknowledged)
+        if len(self._waiting) > MAX_WAITING:
+            del self._waiting[: len(self._waiting) - MAX_WAITING]
+        if self._retrying is None or self._retrying.done():
+            logger.warning("receipts wait for the database (%s)", describe(error))
+            self._retrying = asyncio.create_task(self._retry(), name="receipts-retry")
+
+    async def _retry(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(RETRY_SECONDS)
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    logger.exception("%d receipts could not be recorded", len(batch))
+                    continue
+                self._waiting[:0] = batch  # oldest first, before what arrived meanwhile
 
     async def _write(self, acknowledged: list[_Acknowledged]) -> list[None]:
         now = datetime.now(UTC)

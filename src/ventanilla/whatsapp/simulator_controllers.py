@@ -124,11 +124,11 @@ class SimulatorController(Controller):
     async def receipt(
         self,
         data: JSONBody[SimulatorReceipt],
-        service_point: NamedDependency[ServicePoint],
         simulator: NamedDependency[SimulatorTransport],
         phone_socket: NamedDependency[SimulatorSocket],
     ) -> None:
-        if not simulator.record.has(service_point.id, data.message_id):
+        """Needs no database, like `inbound`: the phone side keeps working while PostgreSQL is away."""
+        if not simulator.record.has(phone_socket.service_point_id, data.message_id):
             raise NotFoundException("this point sent no message with that id")
         try:
             await phone_socket.acknowledge(Receipt((data.message_id,), read=data.status == "READ"))
