@@ -3,18 +3,23 @@ only for the point's own messages, and counted."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.conftest import World
 from tests.flow import fast_app, received, say, wait_phone
 from tests.outage import Outage
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
-from ventanilla.db.models import DeliveryStatus, Message
+from ventanilla.db.models import Conversation, DeliveryStatus, Direction, Message, SenderType
+from ventanilla.delivery.receipts import Receipts
+from ventanilla.metrics import Metrics
+from ventanilla.whatsapp.transport import Receipt
 
 Client = AsyncTestClient[Litestar]
 
@@ -105,3 +110,35 @@ async def test_a_receipt_during_an_outage_is_recorded_once_the_database_is_back(
         return await _status(client, linked, row) == "READ"
 
     await eventually(read, timeout=10, what="the receipt recorded after the outage")
+
+
+async def test_a_receipt_the_database_refuses_fails_alone(engine: AsyncEngine, world: World) -> None:
+    """Written together, a receipt whose id the database cannot even read (a NUL from a broken peer) takes no other
+    receipt of the batch with it."""
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    async with maker() as session:
+        conversation = Conversation(service_point_id=world.point_a, customer_phone="+593990001111")
+        session.add(conversation)
+        await session.flush()
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                service_point_id=world.point_a,
+                direction=Direction.OUT,
+                sender_type=SenderType.BOT,
+                content="hola",
+                provider_message_id="3EB0GOOD",
+                delivery_status=DeliveryStatus.SENT,
+            )
+        )
+        await session.commit()
+    receipts = Receipts(maker, Metrics())
+    results = await asyncio.gather(
+        receipts.apply(world.point_a, Receipt(("3EB0GOOD",), read=True)),
+        receipts.apply(world.point_a, Receipt(("3EB0\x00BAD",), read=True)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and isinstance(results[1], Exception)
+    async with maker() as session:
+        status = await session.scalar(select(Message.delivery_status).where(Message.provider_message_id == "3EB0GOOD"))
+    assert status is DeliveryStatus.READ

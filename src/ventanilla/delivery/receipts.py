@@ -22,7 +22,7 @@ from uuid import UUID
 from sqlalchemy import text
 
 from ventanilla.batching import MicroBatcher
-from ventanilla.db.errors import describe, is_unavailable
+from ventanilla.db.errors import describe, is_refused_content, is_unavailable
 from ventanilla.db.models import DeliveryStatus
 from ventanilla.db.session import SessionFactory
 from ventanilla.live.events import MessageStatusChanged, after_commit
@@ -59,7 +59,7 @@ class Receipts:
     def __init__(self, sessions: SessionFactory, metrics: Metrics) -> None:
         self.sessions = sessions
         self.metrics = metrics
-        self._writes: MicroBatcher[_Acknowledged, None] = MicroBatcher(self._write)
+        self._writes: MicroBatcher[_Acknowledged, None] = MicroBatcher(self._write, isolate=is_refused_content)
         self._waiting: list[_Acknowledged] = []  # arrived while the database was away
         self._retrying: asyncio.Task[None] | None = None
 
