@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tests.conftest import World
 from tests.flow import fast_app, received, say, wait_phone
 from tests.outage import Outage
+from tests.rows import add_conversation
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
-from ventanilla.db.models import Conversation, DeliveryStatus, Direction, Message, SenderType
+from ventanilla.db.models import DeliveryStatus, Direction, Message, SenderType
 from ventanilla.delivery.receipts import Receipts
 from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import Receipt
@@ -117,12 +118,10 @@ async def test_a_receipt_the_database_refuses_fails_alone(engine: AsyncEngine, w
     receipt of the batch with it."""
     maker = async_sessionmaker(engine, expire_on_commit=False)
     async with maker() as session:
-        conversation = Conversation(service_point_id=world.point_a, customer_phone="+593990001111")
-        session.add(conversation)
-        await session.flush()
+        conversation_id = await add_conversation(session, world.point_a)
         session.add(
             Message(
-                conversation_id=conversation.id,
+                conversation_id=conversation_id,
                 service_point_id=world.point_a,
                 direction=Direction.OUT,
                 sender_type=SenderType.BOT,
