@@ -28,7 +28,7 @@ from ventanilla.auth.throttle import LoginThrottle
 from ventanilla.bot import Bot
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.session import build_alchemy_config
-from ventanilla.delivery.receipts import Receipts
+from ventanilla.delivery.feedback import Feedback
 from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
@@ -54,7 +54,7 @@ from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
 from ventanilla.whatsapp.simulator import SimulatorTransport
 from ventanilla.whatsapp.simulator_controllers import SimulatorController
-from ventanilla.whatsapp.transport import InboundText, Receipt, Transport
+from ventanilla.whatsapp.transport import ChatEvent, Reaction, Receipt, Transport
 
 
 def _transport(settings: Settings, policy: SessionPolicy) -> Transport:
@@ -88,14 +88,14 @@ def create_app(
     bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)
     credentials = CredentialStore(settings.auth_sessions_dir)
 
-    async def receive(point_id: UUID, event: InboundText | Receipt) -> object:
-        if isinstance(event, Receipt):
-            return await receipts.apply(point_id, event)
+    async def receive(point_id: UUID, event: ChatEvent) -> object:
+        if isinstance(event, Receipt | Reaction):
+            return await feedback.apply(point_id, event)
         return await pipeline.receive(point_id, event)  # bound below: sockets -> pipeline -> outbox -> sockets
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
     metrics = Metrics()
-    receipts = Receipts(alchemy.get_session, metrics)
+    feedback = Feedback(alchemy.get_session, metrics)
     delivery_policy = replace(delivery_policy or DeliveryPolicy(), max_wait_hours=settings.outbox_max_wait_hours)
     delivery = DeliveryWorker(alchemy.get_session, sessions, metrics, delivery_policy)
     pipeline = InboundPipeline(
@@ -120,7 +120,7 @@ def create_app(
             await pipeline.stop()
             await delivery.stop()
             await sessions.stop()
-            await receipts.stop()
+            await feedback.stop()
             await bot.close()
 
     route_handlers: list[ControllerRouterHandler] = [

@@ -28,6 +28,9 @@ ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
 DEFAULT_DAILY_MODEL_CALLS = 5000
+DEFAULT_MEDIA_MAX_BYTES = 16 * 1024 * 1024  # WhatsApp's own limit for photos, audio and video
+MAX_MEDIA_MAX_BYTES = 100 * 1024 * 1024  # WhatsApp's limit for documents; a file is held in memory while it moves
+DEFAULT_MEDIA_RETENTION_DAYS = 180
 MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JWT_SECRET_FILE = "jwt_secret"
@@ -58,6 +61,13 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # addresses (or networks) whose X-Forwarded-* headers are believed
     bot_daily_model_calls: int | None = DEFAULT_DAILY_MODEL_CALLS  # per point and day, then offline; None: no cap
     outbox_max_wait_hours: float = 24.0  # a reply due longer than this while its point was unlinked is not sent
+    media_dir: Path | None = None  # stored media files; None: `data_dir / "media"`
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES  # largest file accepted in or out
+    media_retention_days: int = DEFAULT_MEDIA_RETENTION_DAYS  # files older than this are deleted (the message stays)
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -107,6 +117,13 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         trusted_proxies=_trusted_proxies(get("TRUSTED_PROXIES")),
         bot_daily_model_calls=_daily_cap(get("BOT_DAILY_MODEL_CALLS")),
         outbox_max_wait_hours=_positive_number("OUTBOX_MAX_WAIT_HOURS", get("OUTBOX_MAX_WAIT_HOURS"), 24.0),
+        media_dir=_writable_dir("MEDIA_DIR", Path(media_dir)) if (media_dir := get("MEDIA_DIR")) else None,
+        media_max_bytes=_whole_number(
+            "MEDIA_MAX_BYTES", get("MEDIA_MAX_BYTES"), DEFAULT_MEDIA_MAX_BYTES, 1, MAX_MEDIA_MAX_BYTES
+        ),
+        media_retention_days=_whole_number(
+            "MEDIA_RETENTION_DAYS", get("MEDIA_RETENTION_DAYS"), DEFAULT_MEDIA_RETENTION_DAYS, 1, 36_500
+        ),
     )
 
 
@@ -201,6 +218,14 @@ def _daily_cap(raw: str | None) -> int | None:
     if not raw.isdigit():
         raise ConfigError("BOT_DAILY_MODEL_CALLS must be a whole number (0 turns the cap off)")
     return int(raw) or None
+
+
+def _whole_number(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 def _positive_number(name: str, raw: str | None, default: float) -> float:

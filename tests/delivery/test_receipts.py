@@ -18,7 +18,7 @@ from tests.rows import add_conversation
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings
 from ventanilla.db.models import DeliveryStatus, Direction, Message, SenderType
-from ventanilla.delivery.receipts import Receipts
+from ventanilla.delivery.feedback import Feedback
 from ventanilla.metrics import Metrics
 from ventanilla.whatsapp.transport import Receipt
 
@@ -131,7 +131,7 @@ async def test_a_receipt_the_database_refuses_fails_alone(engine: AsyncEngine, w
             )
         )
         await session.commit()
-    receipts = Receipts(maker, Metrics())
+    receipts = Feedback(maker, Metrics())
     results = await asyncio.gather(
         receipts.apply(world.point_a, Receipt(("3EB0GOOD",), read=True)),
         receipts.apply(world.point_a, Receipt(("3EB0\x00BAD",), read=True)),

@@ -17,11 +17,11 @@ from tests.outage import Outage
 from ventanilla.db.models import Message, QuarantinedMessage
 from ventanilla.pipeline.intake import Intake, IntakePolicy, Outcome
 from ventanilla.pipeline.journal import Journal
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import InboundMessage
 
 
-def _message(provider_id: str, text: str = "hola", phone: str = "+593990000001") -> InboundText:
-    return InboundText(provider_id, phone, text, datetime.now(UTC))
+def _message(provider_id: str, text: str = "hola", phone: str = "+593990000001") -> InboundMessage:
+    return InboundMessage(provider_id, phone, text, datetime.now(UTC))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy, backoff_delay
 from ventanilla.whatsapp.simulator import SimulatorTransport
-from ventanilla.whatsapp.transport import InboundText, Replaced, TemporarilyBanned, Unrecoverable
+from ventanilla.whatsapp.transport import InboundMessage, Replaced, TemporarilyBanned, Unrecoverable
 
 
 class Harness:
@@ -32,7 +32,7 @@ class Harness:
         self.failing: set[UUID] = set()
         self.manager = SessionManager(self.transport, self.credentials, self.sessions, self.on_inbound, self, FAST)
 
-    async def on_inbound(self, point: UUID, message: InboundText) -> None:
+    async def on_inbound(self, point: UUID, message: InboundMessage) -> None:
         if point in self.failing:
             raise RuntimeError("this point's handler always fails")
         self.received.append((point, message.text))
@@ -71,8 +71,8 @@ async def harness(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Harness]
     await harness.manager.stop()
 
 
-def _text(text: str, message_id: str) -> InboundText:
-    return InboundText(message_id, "+593991112233", text, datetime.now(UTC))
+def _text(text: str, message_id: str) -> InboundMessage:
+    return InboundMessage(message_id, "+593991112233", text, datetime.now(UTC))
 
 
 async def test_a_point_whose_events_always_fail_does_not_disturb_a_healthy_one(harness: Harness) -> None:

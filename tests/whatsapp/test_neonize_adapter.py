@@ -54,7 +54,7 @@ from ventanilla.whatsapp.neonize import (
 from ventanilla.whatsapp.transport import (
     Connected,
     Disconnected,
-    InboundText,
+    InboundMessage,
     LoggedOut,
     QrCode,
     Receipt,
@@ -132,7 +132,7 @@ def message_event(
 
 def test_a_text_from_a_phone_jid_becomes_inbound_text() -> None:
     event = translate(message_event(WaMessage(conversation="¿Dónde está mi paquete?")))
-    assert event == InboundText(
+    assert event == InboundMessage(
         provider_message_id="3EB0C0FFEE",
         customer_phone="+593991234567",
         text="¿Dónde está mi paquete?",
@@ -170,13 +170,13 @@ def test_receipts_from_the_customer_become_delivered_or_read() -> None:
 
 def test_extended_text_is_text() -> None:
     event = translate(message_event(WaMessage(extendedTextMessage=ExtendedTextMessage(text="EC123456789"))))
-    assert isinstance(event, InboundText)
+    assert isinstance(event, InboundMessage)
     assert event.text == "EC123456789"
 
 
 def test_a_lid_sender_is_known_by_its_sender_alt() -> None:
     event = translate(message_event(WaMessage(conversation="hola"), sender=jid(LID, "lid"), sender_alt=jid(CUSTOMER)))
-    assert isinstance(event, InboundText)
+    assert isinstance(event, InboundMessage)
     assert event.customer_phone == "+593991234567"
 
 
@@ -184,7 +184,7 @@ def test_a_lid_sender_without_a_phone_needs_the_one_the_socket_looked_up() -> No
     lid_only = message_event(WaMessage(conversation="hola"), sender=jid(LID, "lid"))
     assert translate(lid_only) is None
     event = translate(lid_only, sender="+593991234567")
-    assert isinstance(event, InboundText)
+    assert isinstance(event, InboundMessage)
     assert event.customer_phone == "+593991234567"
 
 
@@ -221,7 +221,7 @@ def test_messages_that_are_not_a_customer_writing_are_ignored(event: wa.Message)
 def test_media_become_spanish_placeholders(content: WaMessage, text: str) -> None:
     assert message_text(content) == text
     event = translate(message_event(content))
-    assert isinstance(event, InboundText)
+    assert isinstance(event, InboundMessage)
     assert event.text == text
 
 
@@ -248,7 +248,7 @@ def test_an_edit_is_a_new_text_marked_as_edited() -> None:
         )
     )
     event = translate(message_event(edit, is_edit=True, message_id="3EB0EDIT"))
-    assert isinstance(event, InboundText)
+    assert isinstance(event, InboundMessage)
     assert event.text == "(editado) EC123456780, perdón"
     assert event.provider_message_id == "3EB0EDIT"
 
@@ -458,7 +458,7 @@ async def test_the_manager_may_close_the_socket_from_inside_the_sink(store: Path
 
 @offline
 async def test_go_events_arrive_in_order_and_a_failing_sink_does_not_lose_the_next_one(linked_store: Path) -> None:
-    sink = Sink(fail_on=InboundText)
+    sink = Sink(fail_on=InboundMessage)
     point = NeonizeTransport().open(uuid4(), linked_store, sink)
     await point.connect()
     await sink.wait_for(1)  # the offline dial failed
@@ -471,9 +471,9 @@ async def test_go_events_arrive_in_order_and_a_failing_sink_does_not_lose_the_ne
 
     assert isinstance(dropped, Disconnected)
     assert connected == Connected(phone_number=f"+{POINT}")  # whatsmeow's device store knows the linked number
-    assert isinstance(first, InboundText) and first.text == "primero"
+    assert isinstance(first, InboundMessage) and first.text == "primero"
     assert first.customer_phone == f"+{CUSTOMER}"  # looked up in whatsmeow's LID map
-    assert isinstance(second, InboundText) and second.text == "segundo"  # the sink raised for the first one
+    assert isinstance(second, InboundMessage) and second.text == "segundo"  # the sink raised for the first one
 
     await point.close()
     await go_delivers(client, message_event(WaMessage(conversation="tarde")))

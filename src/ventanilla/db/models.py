@@ -15,6 +15,7 @@ from advanced_alchemy.base import DefaultBase, UUIDAuditBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -93,6 +95,28 @@ class ConversationEventKind(enum.StrEnum):
     HANDOFF_REQUESTED = "HANDOFF_REQUESTED"  # the bot (or the offline engine) asked for a person
     STATUS_CHANGED = "STATUS_CHANGED"  # BOT <-> HUMAN by an agent
     ASSIGNED = "ASSIGNED"  # assignee changed without a status change
+    TAKEN_FROM_PHONE = "TAKEN_FROM_PHONE"  # the branch's staff wrote from the linked phone itself: the bot stops
+
+
+class MessageType(enum.StrEnum):
+    """What a message holds; the types with a file have a `media` row."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+    UNSUPPORTED = "unsupported"
+
+
+class MediaStatus(enum.StrEnum):
+    PENDING = "PENDING"  # stored without its file yet: the downloader fetches it
+    READY = "READY"  # the file is under MEDIA_DIR
+    FAILED = "FAILED"  # could not be downloaded after retries (an agent may ask for another try)
+    EXPIRED = "EXPIRED"  # deleted by retention; the message stays
 
 
 class MemberRole(enum.StrEnum):
@@ -240,6 +264,52 @@ class Message(UUIDAuditBase):
     # Inbound (IN): when the pipeline finished with it (bot decision committed, or no bot needed); `attempts`
     # counts the bot turns started for it, so a message that keeps failing stops costing model calls.
     handled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # What it holds: `content` is the text, or the caption of a media message ("" without one).
+    type: Mapped[MessageType] = mapped_column(
+        Enum(
+            MessageType,
+            name="message_type",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        ),
+        default=MessageType.TEXT,
+        server_default=MessageType.TEXT.value,
+    )
+    sent_from_phone: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    reply_to: Mapped[str | None] = mapped_column(String(128))  # provider id of the quoted message
+    reaction: Mapped[str | None] = mapped_column(String(32))  # the customer's latest reaction to this message
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # a location's or a contact card's fields
+
+
+class Media(UUIDAuditBase):
+    """The file of one message. Files live under MEDIA_DIR named by their SHA-256: the same file twice is kept once.
+
+    An inbound file is PENDING until the downloader fetches it with `source` (the transport's opaque handle).
+    """
+
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_pending", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+        Index("ix_media_ready_created", "created_at", postgresql_where=text("status = 'READY'")),
+        Index("ix_media_sha256", "sha256"),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[UUID] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[MediaStatus] = mapped_column(_enum(MediaStatus, "media_status"), default=MediaStatus.PENDING)
+    mime_type: Mapped[str | None] = mapped_column(String(127))  # declared until READY, then sniffed from the bytes
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    voice: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    source: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text)  # a voice note's words, from the transcription API
 
 
 class Shipment(UUIDAuditBase):

@@ -20,12 +20,14 @@ from ventanilla.db.models import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    MediaStatus,
     Message,
+    MessageType,
     SenderType,
 )
 
-if TYPE_CHECKING:  # a plain value object of the transport boundary; the inbox does not depend on WhatsApp
-    from ventanilla.whatsapp.transport import InboundText
+if TYPE_CHECKING:  # plain value objects of the transport boundary; the inbox does not depend on WhatsApp
+    from ventanilla.whatsapp.transport import InboundMessage, MediaRef
 
 UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
 
@@ -40,23 +42,60 @@ def new_provider_id() -> str:
 
 
 def incoming_values(
-    conversation_id: UUID, service_point_id: UUID, message: InboundText, now: datetime, *, handled: bool
+    conversation_id: UUID, service_point_id: UUID, message: InboundMessage, now: datetime, *, handled: bool
 ) -> dict[str, Any]:
-    """The columns of a customer's message, for bulk inserts; `handled` when no bot turn is owed (agents answer)."""
+    """The columns of a message from the chat, for bulk inserts: usually the customer's (`handled` when no bot turn
+    is owed), or one the branch's staff sent from the phone itself (an agent's, already SENT)."""
+    at = min(message.timestamp, now)  # a phone's clock ahead of ours must not reorder the thread
+    from_phone = message.from_phone
     return {
         "id": uuid.uuid4(),
         "conversation_id": conversation_id,
         "service_point_id": service_point_id,
-        "direction": Direction.IN,
-        "sender_type": SenderType.CUSTOMER,
+        "direction": Direction.OUT if from_phone else Direction.IN,
+        "sender_type": SenderType.AGENT if from_phone else SenderType.CUSTOMER,
         "content": message.text,
         "provider_message_id": message.provider_message_id,
-        "timestamp": min(message.timestamp, now),  # a phone's clock ahead of ours must not reorder the thread
-        "handled_at": now if handled else None,
+        "timestamp": at,
+        "delivery_status": DeliveryStatus.SENT if from_phone else None,
+        "sent_at": at if from_phone else None,
+        "sent_from_phone": from_phone,
+        "handled_at": now if handled and not from_phone else None,
         "attempts": 0,
+        "type": MessageType(message.type),
+        "reply_to": message.reply_to,
+        "details": _details(message),
         "created_at": now,
         "updated_at": now,
     }
+
+
+def incoming_media_values(message_id: UUID, service_point_id: UUID, media: MediaRef, now: datetime) -> dict[str, Any]:
+    """The file of a message from the chat, PENDING until the downloader fetches it (due now)."""
+    return {
+        "id": uuid.uuid4(),
+        "service_point_id": service_point_id,
+        "message_id": message_id,
+        "status": MediaStatus.PENDING,
+        "mime_type": media.mime_type,
+        "file_name": media.file_name,
+        "size": media.size,
+        "voice": media.voice,
+        "source": media.handle,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _details(message: InboundMessage) -> dict[str, Any] | None:
+    if message.location is not None:
+        place = message.location
+        return {"latitude": place.latitude, "longitude": place.longitude, "name": place.name, "address": place.address}
+    if message.contact is not None:
+        return {"name": message.contact.name, "phones": list(message.contact.phones)}
+    return None
 
 
 def outgoing_values(
@@ -81,6 +120,23 @@ def outgoing_values(
         "delivery_status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def phone_takeover_event_values(conversation_id: UUID, service_point_id: UUID, now: datetime) -> dict[str, Any]:
+    """The history entry of a conversation the branch's staff took by writing from the phone itself."""
+    return {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "service_point_id": service_point_id,
+        "kind": ConversationEventKind.TAKEN_FROM_PHONE,
+        "actor_user_id": None,
+        "from_status": ConversationStatus.BOT,
+        "to_status": ConversationStatus.HUMAN,
+        "assigned_to_user_id": None,
+        "reason": "respondido desde el teléfono de la sucursal",
         "created_at": now,
         "updated_at": now,
     }

@@ -48,6 +48,13 @@ class MessageStatusChanged(LiveEvent, tag="message.status"):
     delivery_status: DeliveryStatus
 
 
+class MessageUpdated(LiveEvent, tag="message.updated"):
+    """Something shown with the message changed (its file arrived or failed, a reaction, a transcript): refetch."""
+
+    conversation_id: UUID
+    message_id: UUID
+
+
 class ConversationUpdated(LiveEvent, tag="conversation.updated"):
     conversation_id: UUID
     status: ConversationStatus

@@ -2,7 +2,8 @@
 
 1. `intake`: stored first (or set aside, or journaled on disk while the database is away), before the socket
    handler returns.
-2. A conversation with a person gets no bot turn (agents hear about the message live).
+2. A conversation with a person gets no bot turn (agents hear about the message live). A photo or a voice note
+   waits for its file: the downloader hands it back (`media_settled`).
 3. `lanes`: a conversation with the bot gets a turn in its lane (one at a time, in order; what the customer adds
    meanwhile joins the next turn), in a slot shared fairly across branches.
 4. `context`: the turn is counted and what the bot needs is read; `limits` and the point's daily cap decide
@@ -33,7 +34,7 @@ from ventanilla.pipeline.journal import Journal
 from ventanilla.pipeline.lanes import FairSlots, Lanes
 from ventanilla.pipeline.limits import CustomerLimiter, Verdict
 from ventanilla.pipeline.recovery import Recovery, RecoveryPolicy
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import InboundMessage
 
 logger = logging.getLogger(__name__)
 REASON_EXHAUSTED = "El bot no pudo responder estos mensajes después de varios intentos."
@@ -98,16 +99,25 @@ class InboundPipeline:
         self.recovery.stop()
         await self.lanes.drain(self.policy.drain_seconds)
 
-    async def receive(self, service_point_id: UUID, message: InboundText) -> Arrival:
+    async def receive(self, service_point_id: UUID, message: InboundMessage) -> Arrival:
         """Store the message (or keep it safe); hand it to the bot when its conversation is the bot's."""
         arrival = await self.intake.store(service_point_id, message)
         self._arrived(service_point_id, arrival)
         return arrival
 
+    def media_settled(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> None:
+        """The downloader is done with a message's file (stored, or given up): the bot may read it now."""
+        self.lanes.submit(point_id, conversation_id, message_id)
+
     def _arrived(self, point_id: UUID, arrival: Arrival) -> None:
         self.metrics.inbound(point_id, arrival.outcome.value)
         stored = arrival.stored
-        if arrival.outcome is Outcome.STORED and stored and stored.conversation_status is ConversationStatus.BOT:
+        if (
+            arrival.outcome is Outcome.STORED
+            and stored
+            and stored.conversation_status is ConversationStatus.BOT
+            and not stored.awaiting_media  # its turn comes from `media_settled`
+        ):
             self.lanes.submit(point_id, stored.conversation_id, stored.message_id)
 
     def _resume(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> bool:

@@ -22,26 +22,29 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventanilla.batching import MicroBatcher
-from ventanilla.db.arrays import insert_rows
+from ventanilla.db.arrays import among, insert_rows
 from ventanilla.db.errors import describe, is_refused_content
-from ventanilla.db.models import Conversation, ConversationStatus, Direction, Message, SenderType
+from ventanilla.db.models import Conversation, ConversationEvent, ConversationStatus, Media, Message
 from ventanilla.db.session import SessionFactory
-from ventanilla.inbox.writer import incoming_values
-from ventanilla.live.events import MessageCreated, after_commit
+from ventanilla.inbox.writer import incoming_media_values, incoming_values, phone_takeover_event_values
+from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
 from ventanilla.pipeline.journal import Journal
 from ventanilla.quarantine.services import set_aside
 from ventanilla.schemas import E164_PATTERN
 from ventanilla.text import storable
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import InboundMessage
 
 logger = logging.getLogger(__name__)
 _E164 = re.compile(E164_PATTERN)
 NOT_E164 = "the customer's phone is not an E.164 number"
+AWAITED = frozenset({"image", "audio"})  # files the bot reads (a photo of a label, a voice note) before answering
 
 
 class Outcome(enum.Enum):
@@ -56,6 +59,7 @@ class StoredInbound:
     message_id: UUID
     conversation_id: UUID
     conversation_status: ConversationStatus
+    awaiting_media: bool = False  # the bot reads its file: its turn comes once the downloader is done with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +79,32 @@ class DatabaseUnavailable(Exception):
     """Replay stopped: the database did not take the journal's messages (they stay on disk)."""
 
 
-def cleaned(message: InboundText) -> InboundText:
+def cleaned(message: InboundMessage) -> InboundMessage:
     """What is always safe to fix before storing: characters PostgreSQL cannot hold, blanks around the phone."""
-    text, phone = storable(message.text), message.customer_phone.strip()
-    name = storable(message.push_name) if message.push_name is not None else None
-    if (text, phone, name) == (message.text, message.customer_phone, message.push_name):
-        return message
-    return replace(message, text=text, customer_phone=phone, push_name=name)
+    fixed = replace(
+        message,
+        text=storable(message.text),
+        customer_phone=message.customer_phone.strip(),
+        push_name=_storable(message.push_name),
+        reply_to=_storable(message.reply_to),
+        media=message.media
+        and replace(
+            message.media, mime_type=_storable(message.media.mime_type), file_name=_storable(message.media.file_name)
+        ),
+        location=message.location
+        and replace(
+            message.location, name=_storable(message.location.name), address=_storable(message.location.address)
+        ),
+        contact=message.contact
+        and replace(
+            message.contact, name=storable(message.contact.name), phones=tuple(map(storable, message.contact.phones))
+        ),
+    )
+    return message if fixed == message else fixed
+
+
+def _storable(text: str | None) -> str | None:
+    return None if text is None else storable(text)
 
 
 class Intake:
@@ -90,11 +113,11 @@ class Intake:
         self.journal = journal
         self.policy = policy or IntakePolicy()
         self.stopping = False  # set at shutdown: what cannot be stored at once goes to the journal
-        self._writes: MicroBatcher[tuple[UUID, InboundText], StoredInbound | None] = MicroBatcher(
+        self._writes: MicroBatcher[tuple[UUID, InboundMessage], StoredInbound | None] = MicroBatcher(
             self._write, isolate=is_refused_content
         )
 
-    async def store(self, point_id: UUID, message: InboundText, *, replaying: bool = False) -> Arrival:
+    async def store(self, point_id: UUID, message: InboundMessage, *, replaying: bool = False) -> Arrival:
         """Returns once the message is stored, set aside, or on disk.
 
         `replaying` a journaled message: one attempt, and DatabaseUnavailable (it stays on disk) when the database
@@ -127,7 +150,7 @@ class Intake:
     def _arrived(stored: StoredInbound | None) -> Arrival:
         return Arrival(Outcome.REDELIVERY) if stored is None else Arrival(Outcome.STORED, stored)
 
-    async def _set_aside(self, point_id: UUID, message: InboundText, reason: str, kind: str = "invalid") -> Arrival:
+    async def _set_aside(self, point_id: UUID, message: InboundMessage, reason: str, kind: str = "invalid") -> Arrival:
         """Into the quarantine; if even that cannot be written now, into the journal (replay tries again)."""
         try:
             async with self.sessions() as session, session.begin():
@@ -139,7 +162,7 @@ class Intake:
         logger.error("point %s: a message was quarantined (%s); see GET /api/quarantine", point_id, kind)
         return Arrival(Outcome.QUARANTINED)
 
-    async def _write(self, arrivals: list[tuple[UUID, InboundText]]) -> list[StoredInbound | None]:
+    async def _write(self, arrivals: list[tuple[UUID, InboundMessage]]) -> list[StoredInbound | None]:
         """One transaction for every message that arrived meanwhile: upsert their conversations, insert them."""
         now = datetime.now(UTC)
         latest: dict[tuple[UUID, str], datetime] = {}
@@ -190,25 +213,84 @@ class Intake:
             stored = {
                 (row.service_point_id, row.provider_message_id): row.id for row in await connection.execute(inserted)
             }
-            results: list[StoredInbound | None] = []
+            new: list[tuple[UUID, InboundMessage, dict[str, Any]] | None] = []
             for (point_id, message), row in zip(arrivals, rows, strict=True):
                 message_id = stored.pop((point_id, message.provider_message_id), None)  # a twin in the batch: None
-                if message_id != row["id"]:
+                new.append((point_id, message, row) if message_id == row["id"] else None)
+            files = [
+                incoming_media_values(row["id"], point_id, message.media, now)
+                for point_id, message, row in filter(None, new)
+                if message.media is not None
+            ]
+            if files:
+                await connection.execute(insert_rows(Media.__table__, files))
+            taken = await _taken_from_phone(
+                connection, {row["conversation_id"]: point_id for point_id, m, row in filter(None, new) if m.from_phone}
+            )
+            results: list[StoredInbound | None] = []
+            for item in new:
+                if item is None:
                     results.append(None)
                     continue
+                point_id, message, row = item
                 owner = owners[(point_id, message.customer_phone)]
-                results.append(StoredInbound(message_id, owner.id, ConversationStatus(owner.status)))
+                status = ConversationStatus.HUMAN if owner.id in taken else ConversationStatus(owner.status)
+                results.append(
+                    StoredInbound(
+                        row["id"], owner.id, status, awaiting_media=message.type in AWAITED and not message.from_phone
+                    )
+                )
                 after_commit(
                     session,
                     MessageCreated(
                         service_point_id=point_id,
                         conversation_id=owner.id,
-                        message_id=message_id,
-                        direction=Direction.IN,
-                        sender_type=SenderType.CUSTOMER,
+                        message_id=row["id"],
+                        direction=row["direction"],
+                        sender_type=row["sender_type"],
+                    ),
+                )
+            for conversation_id, point_id in taken.items():
+                after_commit(
+                    session,
+                    ConversationUpdated(
+                        service_point_id=point_id,
+                        conversation_id=conversation_id,
+                        status=ConversationStatus.HUMAN,
+                        assigned_to_user_id=None,
                     ),
                 )
         return results
+
+
+async def _taken_from_phone(connection: AsyncConnection, written: dict[UUID, UUID]) -> dict[UUID, UUID]:
+    """Conversations the branch's staff wrote in from the phone: nobody is waited for any more, and a BOT one
+    becomes HUMAN (the bot stops; the history says why). Returns those that became HUMAN, with their point.
+    The upsert above already locked these rows, so reading the status and changing it cannot race."""
+    if not written:
+        return {}
+    conversations = Conversation.__table__
+    now = datetime.now(UTC)
+    await connection.execute(
+        update(conversations)
+        .where(among(conversations.c.id, written), conversations.c.waiting_since.is_not(None))
+        .values(waiting_since=None, updated_at=now)
+    )
+    taken = await connection.scalars(
+        update(conversations)
+        .where(among(conversations.c.id, written), conversations.c.status == ConversationStatus.BOT)
+        .values(status=ConversationStatus.HUMAN, updated_at=now)
+        .returning(conversations.c.id)
+    )
+    changed = {conversation_id: written[conversation_id] for conversation_id in taken}
+    if changed:
+        await connection.execute(
+            insert_rows(
+                ConversationEvent.__table__,
+                [phone_takeover_event_values(c, point_id, now) for c, point_id in changed.items()],
+            )
+        )
+    return changed
 
 
 def _reason(error: BaseException) -> str:

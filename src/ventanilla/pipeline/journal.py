@@ -23,14 +23,17 @@ from uuid import UUID
 import msgspec
 
 from ventanilla.batching import MicroBatcher
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import ContactCard, InboundMessage, Location, MediaRef, MessageType
 
 logger = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
 
 
-class JournalEntry(msgspec.Struct, frozen=True):
-    """One line of a segment: a message as the socket handed it over, and the point it arrived at."""
+class JournalEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One line of a segment: a message as the socket handed it over, and the point it arrived at.
+
+    Fields added later have defaults, so lines written by an earlier version still replay.
+    """
 
     point: UUID
     id: str
@@ -38,9 +41,16 @@ class JournalEntry(msgspec.Struct, frozen=True):
     text: str
     at: datetime
     name: str | None = None
+    type: MessageType = "text"
+    media: JournaledMedia | None = None
+    reply_to: str | None = None
+    location: JournaledLocation | None = None
+    contact: JournaledContact | None = None
+    from_phone: bool = False
 
     @classmethod
-    def of(cls, point_id: UUID, message: InboundText) -> JournalEntry:
+    def of(cls, point_id: UUID, message: InboundMessage) -> JournalEntry:
+        media, location, contact = message.media, message.location, message.contact
         return cls(
             point_id,
             message.provider_message_id,
@@ -48,10 +58,53 @@ class JournalEntry(msgspec.Struct, frozen=True):
             message.text,
             message.timestamp,
             message.push_name,
+            message.type,
+            JournaledMedia(media.handle, media.mime_type, media.file_name, media.size, media.voice) if media else None,
+            message.reply_to,
+            JournaledLocation(location.latitude, location.longitude, location.name, location.address)
+            if location
+            else None,
+            JournaledContact(contact.name, list(contact.phones)) if contact else None,
+            message.from_phone,
         )
 
-    def message(self) -> InboundText:
-        return InboundText(self.id, self.phone, self.text, self.at, self.name)
+    def message(self) -> InboundMessage:
+        media, location, contact = self.media, self.location, self.contact
+        return InboundMessage(
+            self.id,
+            self.phone,
+            self.text,
+            self.at,
+            self.name,
+            type=self.type,
+            media=MediaRef(media.handle, media.mime_type, media.file_name, media.size, media.voice) if media else None,
+            reply_to=self.reply_to,
+            location=Location(location.latitude, location.longitude, location.name, location.address)
+            if location
+            else None,
+            contact=ContactCard(contact.name, tuple(contact.phones)) if contact else None,
+            from_phone=self.from_phone,
+        )
+
+
+class JournaledMedia(msgspec.Struct, frozen=True):
+    handle: bytes  # base64 in the JSON line
+    mime_type: str | None
+    file_name: str | None
+    size: int | None
+    voice: bool
+
+
+class JournaledLocation(msgspec.Struct, frozen=True):
+    latitude: float
+    longitude: float
+    name: str | None
+    address: str | None
+
+
+class JournaledContact(msgspec.Struct, frozen=True):
+    name: str
+    phones: list[str]
 
 
 class Journal:
@@ -71,7 +124,7 @@ class Journal:
         """Something is waiting on disk: new arrivals queue behind it, so each conversation keeps its order."""
         return bool(self._sealed) or self._current is not None
 
-    async def append(self, point_id: UUID, message: InboundText) -> None:
+    async def append(self, point_id: UUID, message: InboundMessage) -> None:
         """Returns once the message is on disk (written and fsync'd)."""
         await self._appends.submit(JournalEntry.of(point_id, message))
 

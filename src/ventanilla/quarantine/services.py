@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ventanilla.db.models import QuarantinedMessage
-from ventanilla.whatsapp.transport import InboundText
+from ventanilla.whatsapp.transport import InboundMessage
 
 MAX_REASON_CHARS = 500
 MAX_ID_CHARS = 256
@@ -30,7 +30,7 @@ class QuarantinedPayload(msgspec.Struct, rename="camel", frozen=True):
     push_name: str | None
 
 
-async def set_aside(connection: AsyncConnection, point_id: UUID, message: InboundText, reason: str) -> None:
+async def set_aside(connection: AsyncConnection, point_id: UUID, message: InboundMessage, reason: str) -> None:
     """Keep `message` with `reason`; a second copy of the same message (a redelivery) is kept once.
 
     The payload is JSON text, in which any character, NUL included, is escaped: whatever WhatsApp delivered fits.

@@ -31,9 +31,12 @@ from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.transport import (
     Connected,
     Disconnected,
-    InboundText,
+    InboundMessage,
     LoggedOut,
+    MediaRef,
+    OutgoingMedia,
     QrCode,
+    Reaction,
     Receipt,
     Replaced,
     SessionEvent,
@@ -46,7 +49,9 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 
-InboundHandler = Callable[[UUID, InboundText | Receipt], Awaitable[object]]  # what the customer's phone sends
+InboundHandler = Callable[
+    [UUID, InboundMessage | Receipt | Reaction], Awaitable[object]
+]  # what the customer's phone sends
 
 
 @dataclass(frozen=True)
@@ -225,17 +230,32 @@ class SessionManager:
 
     async def send_text(self, point_id: UUID, to_phone: str, text: str, message_id: str) -> str:
         """Send through this point's own socket only; NotConnectedError when it is not up."""
+        return await self._socket(point_id).send_text(to_phone, text, message_id)
+
+    async def send_media(
+        self, point_id: UUID, to_phone: str, media: OutgoingMedia, caption: str, message_id: str
+    ) -> str:
+        """Send a file through this point's own socket only; NotConnectedError when it is not up."""
+        return await self._socket(point_id).send_media(to_phone, media, caption, message_id)
+
+    async def download(self, point_id: UUID, media: MediaRef, max_bytes: int) -> bytes:
+        """Fetch a file a customer sent to this point, through its own socket; NotConnectedError when it is not up."""
+        return await self._socket(point_id).download(media, max_bytes)
+
+    def _socket(self, point_id: UUID) -> Socket:
         point = self._points.get(point_id)
         if point is None or point.socket is None or point.status is not WhatsappStatus.CONNECTED:
             raise NotConnectedError
-        return await point.socket.send_text(to_phone, text, message_id)
+        return point.socket
 
     # --- socket events -------------------------------------------------------------------------------------
 
     def _sink(self, point: _Point, generation: int) -> Callable[[SessionEvent], Awaitable[None]]:
         async def receive(event: SessionEvent) -> None:
             try:
-                if isinstance(event, InboundText | Receipt):  # the customer's side: not the session's state
+                if isinstance(
+                    event, InboundMessage | Receipt | Reaction
+                ):  # the customer's side: not the session's state
                     await self.on_inbound(point.id, event)
                     return
                 async with point.lock:

@@ -55,7 +55,7 @@ from ventanilla.whatsapp.transport import (
     Connected,
     Disconnected,
     EventSink,
-    InboundText,
+    InboundMessage,
     LoggedOut,
     QrCode,
     Receipt,
@@ -207,7 +207,7 @@ def _enum_name(message: Protobuf, field: str, enum: Any) -> str:
         return "UNKNOWN"
 
 
-def _inbound(event: MessageEv, sender: str | None) -> InboundText | None:
+def _inbound(event: MessageEv, sender: str | None) -> InboundMessage | None:
     info = event.Info
     reason = _ignore_reason(event)
     if reason is not None:
@@ -224,7 +224,7 @@ def _inbound(event: MessageEv, sender: str | None) -> InboundText | None:
             "dropping message %s: no phone number for its %s sender", info.ID, info.MessageSource.Sender.Server
         )
         return None
-    return InboundText(
+    return InboundMessage(
         provider_message_id=info.ID,
         customer_phone=phone,
         text=EDITED_PREFIX + text if edited is not None else text,
@@ -488,7 +488,7 @@ class NeonizeSocket:
             _make_private(self.store)
             phone = mask_phone(event.phone_number) if event.phone_number else "an unknown number"
             logger.info("point %s: connected as %s", self.service_point_id, phone)
-        elif isinstance(event, InboundText):
+        elif isinstance(event, InboundMessage):
             phone = mask_phone(event.customer_phone)
             logger.debug("point %s: message %s from %s", self.service_point_id, event.provider_message_id, phone)
         elif not isinstance(event, QrCode):

@@ -25,7 +25,7 @@ from ventanilla.whatsapp.transport import (
     Connected,
     Disconnected,
     EventSink,
-    InboundText,
+    InboundMessage,
     LoggedOut,
     QrCode,
     Receipt,
@@ -208,7 +208,7 @@ class SimulatorSocket:
         else:
             await self.events(Disconnected(reason="network"))
 
-    async def deliver(self, message: InboundText) -> None:
+    async def deliver(self, message: InboundMessage) -> None:
         if not self.connected:
             raise SimulatorError("the point is not connected")
         await self.events(message)

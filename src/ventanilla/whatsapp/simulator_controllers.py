@@ -28,7 +28,7 @@ from ventanilla.whatsapp.schemas import (
     SimulatorSent,
 )
 from ventanilla.whatsapp.simulator import SimulatorError, SimulatorSocket, SimulatorTransport
-from ventanilla.whatsapp.transport import InboundText, Receipt
+from ventanilla.whatsapp.transport import InboundMessage, Receipt
 
 MAX_BATCH = 1000
 # The simulated phone of a point with no configured number: stable per point, clearly fake (+593 99 plus digits).
@@ -52,8 +52,8 @@ async def provide_socket(
         raise ConflictException(str(exc)) from None
 
 
-def _inbound(data: SimulatorInbound) -> InboundText:
-    return InboundText(
+def _inbound(data: SimulatorInbound) -> InboundMessage:
+    return InboundMessage(
         provider_message_id=data.message_id or f"SIM{secrets.token_hex(10).upper()}",
         customer_phone=data.from_,
         text=data.text,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
 
@@ -63,15 +63,70 @@ class Unrecoverable:
     reason: str
 
 
+MessageType = Literal["text", "image", "audio", "video", "document", "sticker", "location", "contact", "unsupported"]
+MEDIA_TYPES: frozenset[str] = frozenset({"image", "audio", "video", "document", "sticker"})  # types with a file
+
+
 @dataclass(frozen=True, slots=True)
-class InboundText:
-    """One customer message, already normalized: media arrive as a placeholder such as "[imagen]"."""
+class MediaRef:
+    """A file a message carries, not downloaded yet: what its transport needs to fetch it later (`Socket.download`).
+
+    The declared type, name and size come from the sender and are not trusted: the downloader checks the size and
+    sniffs the type from the bytes. `handle` is opaque above the transport (neonize: the serialized protobuf).
+    """
+
+    handle: bytes
+    mime_type: str | None = None
+    file_name: str | None = None
+    size: int | None = None
+    voice: bool = False  # a voice note (push to talk), not an audio file
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    name: str
+    phones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message of a chat with a customer, already normalized.
+
+    Usually the customer wrote it; `from_phone` marks one the branch's staff wrote on the linked phone itself
+    (WhatsApp shows it as ours, but this service did not send it). `text` is the text, or the caption of a media
+    message ("" when it has none). `reply_to` is the provider id of the message it quotes.
+    """
 
     provider_message_id: str
     customer_phone: str  # E.164
     text: str
     timestamp: datetime  # UTC
     push_name: str | None = None
+    type: MessageType = "text"
+    media: MediaRef | None = None
+    reply_to: str | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    from_phone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """The customer reacted to one of the point's messages (by its provider id); an empty `emoji` removes it."""
+
+    provider_message_id: str  # the reaction's own id
+    customer_phone: str  # E.164
+    target_message_id: str
+    emoji: str
+    timestamp: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +138,29 @@ class Receipt:
 
 
 SessionEvent = (
-    QrCode | Connected | Disconnected | LoggedOut | Replaced | TemporarilyBanned | Unrecoverable | InboundText | Receipt
+    QrCode
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | Replaced
+    | TemporarilyBanned
+    | Unrecoverable
+    | InboundMessage
+    | Receipt
+    | Reaction
 )
+ChatEvent = InboundMessage | Receipt | Reaction  # what the chats bring (not the session's state): for the pipeline
 EventSink = Callable[[SessionEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMedia:
+    """A file an agent sends: its bytes and what the downloader or the upload checked about them."""
+
+    type: Literal["image", "document", "audio", "video"]
+    data: bytes
+    mime_type: str
+    file_name: str | None = None
 
 
 class TransportError(Exception):
@@ -113,6 +188,13 @@ class Socket(Protocol):
 
     async def send_text(self, to_phone: str, text: str, message_id: str) -> str:
         """Send `text`; return the provider id it was sent under (`message_id` when the transport honours it)."""
+
+    async def send_media(self, to_phone: str, media: OutgoingMedia, caption: str, message_id: str) -> str:
+        """Upload and send a file (with `caption`, possibly ""); return the provider id, as `send_text` does."""
+
+    async def download(self, media: MediaRef, max_bytes: int) -> bytes:
+        """Fetch a received file. TransportError(permanent=True) when it can never be fetched (expired, gone, or
+        larger than `max_bytes`); a plain TransportError when a later try may work (not connected, network)."""
 
 
 class Transport(Protocol):

@@ -1,4 +1,6 @@
-"""Receipts: the customer's phone says our messages reached it (DELIVERED) or were opened (READ).
+"""Feedback from the customer's phone on messages already stored: receipts and reactions.
+
+Receipts: the customer's phone says our messages reached it (DELIVERED) or were opened (READ).
 
 A receipt only moves a message forward: SENT -> DELIVERED -> READ, never back (a late DELIVERED after READ changes
 nothing). It may also come before the send was recorded (PENDING) or after a send was given up as FAILED: either
@@ -7,7 +9,10 @@ delivery worker only ever picks PENDING messages, so nothing is sent twice). Onl
 are touched, by the provider ids its socket returned. Receipts arriving together are written in one transaction;
 each message that moved is published live once it is committed.
 
-A receipt that arrives while the database is away is kept in memory (up to `MAX_WAITING`) and written once it is
+A reaction puts its emoji on the message it reacts to (an empty one takes it off); it is not a message, and wakes
+no bot. A reaction to a message this point does not have is dropped.
+
+Feedback that arrives while the database is away is kept in memory (up to `MAX_WAITING`) and written once it is
 back, in the background: the socket's next events (customers' messages) never wait behind it.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -25,12 +30,13 @@ from ventanilla.batching import MicroBatcher
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable
 from ventanilla.db.models import DeliveryStatus
 from ventanilla.db.session import SessionFactory
-from ventanilla.live.events import MessageStatusChanged, after_commit
+from ventanilla.live.events import MessageStatusChanged, MessageUpdated, after_commit
 from ventanilla.metrics import Metrics
-from ventanilla.whatsapp.transport import Receipt
+from ventanilla.text import storable
+from ventanilla.whatsapp.transport import Reaction, Receipt
 
 logger = logging.getLogger(__name__)
-MAX_WAITING = 100_000  # receipts kept while the database is away; beyond that the oldest ticks are lost
+MAX_WAITING = 100_000  # receipts and reactions kept while the database is away; beyond that the oldest ticks are lost
 RETRY_SECONDS = 1.0
 # What each receipt may move forward from.
 _FROM = {
@@ -47,15 +53,25 @@ _FORWARD = text(
     RETURNING message.id, message.service_point_id, message.conversation_id
     """
 )
+_REACT = text(
+    """
+    UPDATE message SET reaction = nullif(reaction_.emoji, ''), updated_at = :now
+    FROM unnest(CAST(:points AS uuid[]), CAST(:ids AS text[]), CAST(:emojis AS text[]))
+        AS reaction_ (point_id, provider_id, emoji)
+    WHERE message.service_point_id = reaction_.point_id AND message.provider_message_id = reaction_.provider_id
+    RETURNING message.id, message.service_point_id, message.conversation_id
+    """
+)
+MAX_EMOJI_CHARS = 32
 
 
 @dataclass(frozen=True, slots=True)
 class _Acknowledged:
     point_id: UUID
-    receipt: Receipt
+    event: Receipt | Reaction
 
 
-class Receipts:
+class Feedback:
     def __init__(self, sessions: SessionFactory, metrics: Metrics) -> None:
         self.sessions = sessions
         self.metrics = metrics
@@ -63,8 +79,10 @@ class Receipts:
         self._waiting: list[_Acknowledged] = []  # arrived while the database was away
         self._retrying: asyncio.Task[None] | None = None
 
-    async def apply(self, point_id: UUID, receipt: Receipt) -> None:
-        acknowledged = _Acknowledged(point_id, receipt)
+    async def apply(self, point_id: UUID, event: Receipt | Reaction) -> None:
+        if isinstance(event, Reaction):
+            event = replace(event, emoji=storable(event.emoji)[:MAX_EMOJI_CHARS])
+        acknowledged = _Acknowledged(point_id, event)
         try:
             await self._writes.submit(acknowledged)
         except Exception as exc:
@@ -78,14 +96,16 @@ class Receipts:
             self._retrying.cancel()
             await asyncio.gather(self._retrying, return_exceptions=True)
         if self._waiting:
-            logger.warning("%d receipts not recorded at shutdown (the database was away)", len(self._waiting))
+            logger.warning(
+                "%d receipts or reactions not recorded at shutdown (the database was away)", len(self._waiting)
+            )
 
     def _keep(self, acknowledged: list[_Acknowledged], error: BaseException) -> None:
         self._waiting.extend(acknowledged)
         if len(self._waiting) > MAX_WAITING:
             del self._waiting[: len(self._waiting) - MAX_WAITING]
         if self._retrying is None or self._retrying.done():
-            logger.warning("receipts wait for the database (%s)", describe(error))
+            logger.warning("receipts and reactions wait for the database (%s)", describe(error))
             self._retrying = asyncio.create_task(self._retry(), name="receipts-retry")
 
     async def _retry(self) -> None:
@@ -96,7 +116,7 @@ class Receipts:
                 await self._write(batch)
             except Exception as exc:
                 if not is_unavailable(exc):
-                    logger.exception("%d receipts could not be recorded", len(batch))
+                    logger.exception("%d receipts or reactions could not be recorded", len(batch))
                     continue
                 self._waiting[:0] = batch  # oldest first, before what arrived meanwhile
 
@@ -109,8 +129,8 @@ class Receipts:
                 pairs = [
                     (item.point_id, provider_id)
                     for item in acknowledged
-                    if item.receipt.read == (status is DeliveryStatus.READ)
-                    for provider_id in item.receipt.provider_message_ids
+                    if isinstance(item.event, Receipt) and item.event.read == (status is DeliveryStatus.READ)
+                    for provider_id in item.event.provider_message_ids
                 ]
                 if not pairs:
                     continue
@@ -133,6 +153,24 @@ class Receipts:
                             conversation_id=conversation_id,
                             message_id=message_id,
                             delivery_status=status,
+                        ),
+                    )
+            reactions = [item for item in acknowledged if isinstance(item.event, Reaction)]
+            if reactions:
+                rows = await connection.execute(
+                    _REACT,
+                    {
+                        "now": now,
+                        "points": [item.point_id for item in reactions],
+                        "ids": [item.event.target_message_id for item in reactions],
+                        "emojis": [item.event.emoji for item in reactions],
+                    },
+                )
+                for message_id, point_id, conversation_id in rows:
+                    after_commit(
+                        session,
+                        MessageUpdated(
+                            service_point_id=point_id, conversation_id=conversation_id, message_id=message_id
                         ),
                     )
         for point_id, status in moved:
