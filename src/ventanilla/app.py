@@ -41,6 +41,7 @@ from ventanilla.http_errors import (
 from ventanilla.inbox.controllers import InboxController
 from ventanilla.live.controllers import LiveController
 from ventanilla.live.publisher import LivePublisher, build_channels
+from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.openapi import ClosedStructs, DocumentedErrors
 from ventanilla.pipeline import InboundPipeline, PipelinePolicy
@@ -97,7 +98,8 @@ def create_app(
     metrics = Metrics()
     feedback = Feedback(alchemy.get_session, metrics)
     delivery_policy = replace(delivery_policy or DeliveryPolicy(), max_wait_hours=settings.outbox_max_wait_hours)
-    delivery = DeliveryWorker(alchemy.get_session, sessions, metrics, delivery_policy)
+    media = MediaStorage(settings.media_path)
+    delivery = DeliveryWorker(alchemy.get_session, sessions, metrics, delivery_policy, files=media)
     pipeline = InboundPipeline(
         alchemy.get_session,
         bot,
@@ -142,7 +144,7 @@ def create_app(
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
-    state.update(sessions=sessions, delivery=delivery)
+    state.update(sessions=sessions, delivery=delivery, media=media)
     if isinstance(transport, SimulatorTransport):
         route_handlers.append(SimulatorController)
         state["simulator"] = transport

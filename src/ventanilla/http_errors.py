@@ -76,12 +76,22 @@ async def read_input_strictly(request: Request[Any, Any, Any]) -> None:
     data = json_body(request.route_handler)
     if data is None:
         return
+    decode_strictly(await request.body(), data.annotation)
+
+
+def decode_strictly(body: bytes, annotation: Any) -> Any:
+    """`body` as exactly `annotation` (no lax conversions); a 400 that names the field otherwise."""
     try:
-        msgspec.json.decode(await request.body(), type=data.annotation, strict=True)
+        return msgspec.json.decode(body, type=annotation, strict=True)
     except msgspec.ValidationError as exc:
         raise _invalid("body", *_located(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise _invalid("body", "body", f"not valid JSON: {exc}") from None
+
+
+def invalid_field(key: str, message: str, source: str = "body") -> ValidationException:
+    """A 400 for one field, in the shape every other bad input gets."""
+    return _invalid(source, key, message)
 
 
 def _located(message: str) -> tuple[str, str]:

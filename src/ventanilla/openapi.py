@@ -102,6 +102,33 @@ FACTS: dict[tuple[str, str], Fact] = {
         more_content={"image/png": OpenAPIMediaType(schema=BINARY), "image/svg+xml": OpenAPIMediaType(schema=TEXT)},
     ),
     ("POST", POINT + "/whatsapp/pair-code"): Fact({503: error("WhatsApp could not issue a pairing code")}),
+    ("POST", POINT + "/conversations/{conversation_id}/messages"): Fact(
+        {
+            413: error("The file is larger than MEDIA_MAX_BYTES"),
+            415: error("Neither application/json nor multipart/form-data, or a file type that cannot be sent"),
+        },
+        request_body=RequestBody(
+            required=True,
+            description="A text reply as JSON, or a file (image or document) with an optional caption as a form",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["content"],
+                        properties={"content": Schema(type=OpenAPIType.STRING, min_length=1, max_length=4096)},
+                        additional_properties=False,
+                    )
+                ),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["file"],
+                        properties={"file": BINARY, "content": Schema(type=OpenAPIType.STRING, max_length=1024)},
+                    )
+                ),
+            },
+        ),
+    ),
     ("POST", POINT + "/shipments/import"): Fact(
         {
             413: error("The file is larger than 5 MiB or has more than 10,000 rows"),

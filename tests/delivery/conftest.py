@@ -122,7 +122,7 @@ class Outbox:
                 session.add(conversation)
                 await session.flush()
             writer = ConversationWriter(session)
-            messages = [writer.queue_outgoing(conversation, text, SenderType.AGENT) for text in texts]
+            messages = [writer.queue_outgoing(conversation, text, SenderType.AGENT)[0] for text in texts]
             await session.flush()
             return [m.id for m in messages]
 

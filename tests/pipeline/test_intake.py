@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -14,10 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.conftest import World
 from tests.outage import Outage
-from ventanilla.db.models import Message, QuarantinedMessage
+from ventanilla.db.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationEventKind,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Media,
+    MediaStatus,
+    Message,
+    MessageType,
+    QuarantinedMessage,
+    SenderType,
+)
 from ventanilla.pipeline.intake import Intake, IntakePolicy, Outcome
 from ventanilla.pipeline.journal import Journal
-from ventanilla.whatsapp.transport import InboundMessage
+from ventanilla.whatsapp.transport import ContactCard, InboundMessage, Location, MediaRef
 
 
 def _message(provider_id: str, text: str = "hola", phone: str = "+593990000001") -> InboundMessage:
@@ -113,3 +127,65 @@ async def test_a_torn_last_line_is_skipped(tmp_path: Path, world: World) -> None
     with segment.open("ab") as handle:
         handle.write(b'{"point":"' + str(world.point_a).encode() + b'","id":"TOR')  # kill -9 mid-write
     assert [e.id for e in Journal(tmp_path / "journal").read(segment)] == ["KEPT"]
+
+
+async def test_a_journaled_photo_keeps_everything_it_carried(tmp_path: Path, world: World) -> None:
+    """A media message written to the journal (the database away) comes back whole: its file handle (bytes), reply,
+    location and card; lines written before these fields existed still read."""
+    photo = replace(
+        _message("PHOTO", ""),
+        type="image",
+        media=MediaRef(b"\x00\xffhandle", "image/jpeg", "label.jpg", 1234, voice=False),
+        reply_to="3EB0QUOTED",
+    )
+    place = replace(_message("PLACE", "Sucursal"), type="location", location=Location(-0.18, -78.47, "Sucursal", None))
+    card = replace(_message("CARD", ""), type="contact", contact=ContactCard("Ana", ("+593991234567",)))
+    journal = Journal(tmp_path / "journal")
+    for message in (photo, place, card):
+        await journal.append(world.point_a, message)
+    [segment] = await journal.seal()
+    with segment.open("ab") as handle:  # a line of the earlier format, with only the text fields
+        old = '{"point":"%s","id":"OLD","phone":"+593990000001","text":"hola","at":"2026-11-01T10:00:00Z"}\n'
+        handle.write((old % world.point_a).encode())
+    read = [entry.message() for entry in Journal(tmp_path / "journal").read(segment)]
+    assert read[:3] == [photo, place, card]
+    assert read[3].type == "text" and read[3].media is None and read[3].text == "hola"
+
+
+async def test_a_photo_is_stored_with_its_file_pending_and_its_reply(
+    intake: Intake, world: World, session: AsyncSession
+) -> None:
+    photo = replace(
+        _message("PHOTO", "caja\x00 rota"),
+        type="image",
+        media=MediaRef(b"handle", "image/jpeg", "fo\x00to.jpg", 99),
+        reply_to="3EB0QUOTED",
+    )
+    arrival = await intake.store(world.point_a, photo)
+    assert arrival.outcome is Outcome.STORED and arrival.stored and arrival.stored.awaiting_media
+    message = await session.scalar(select(Message).where(Message.provider_message_id == "PHOTO"))
+    assert message and message.type is MessageType.IMAGE and message.content == "caja rota"
+    assert message.reply_to == "3EB0QUOTED" and message.handled_at is None
+    media = await session.scalar(select(Media).where(Media.message_id == message.id))
+    assert media and media.status is MediaStatus.PENDING and media.source == b"handle"
+    assert media.file_name == "foto.jpg" and media.mime_type == "image/jpeg" and media.next_attempt_at is not None
+
+
+async def test_a_message_from_the_branch_phone_takes_the_conversation(
+    intake: Intake, world: World, session: AsyncSession
+) -> None:
+    await intake.store(world.point_a, _message("CUSTOMER1"))
+    staff = replace(_message("STAFF1", "Hola, le escribo de la sucursal"), from_phone=True)
+    arrival = await intake.store(world.point_a, staff)
+    assert arrival.stored and arrival.stored.conversation_status is ConversationStatus.HUMAN
+    row = await session.scalar(select(Message).where(Message.provider_message_id == "STAFF1"))
+    assert row and row.direction is Direction.OUT and row.sender_type is SenderType.AGENT and row.sent_from_phone
+    assert row.delivery_status is DeliveryStatus.SENT and row.sent_at is not None
+    conversation = await session.get(Conversation, row.conversation_id)
+    assert conversation and conversation.status is ConversationStatus.HUMAN
+    [event] = (await session.scalars(select(ConversationEvent))).all()
+    assert event.kind is ConversationEventKind.TAKEN_FROM_PHONE and event.to_status is ConversationStatus.HUMAN
+    # a redelivery of it, or a second message from the phone, changes nothing more
+    assert (await intake.store(world.point_a, staff)).outcome is Outcome.REDELIVERY
+    await intake.store(world.point_a, replace(staff, provider_message_id="STAFF2"))
+    assert len((await session.scalars(select(ConversationEvent))).all()) == 1

@@ -77,7 +77,7 @@ class JsonBodyOnlyMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = ASGIConnection(scope).headers
         reads_json = json_body(scope["route_handler"]) is not None
-        if reads_json and _has_body(headers) and not _is_json(headers.get("content-type")):
+        if reads_json and _has_body(headers) and not is_json_content_type(headers.get("content-type")):
             raise HTTPException(status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send the body as application/json")
         await next_app(scope, receive, send)
 
@@ -86,6 +86,6 @@ def _has_body(headers: Headers) -> bool:
     return headers.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in headers
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json_content_type(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))

@@ -40,11 +40,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.db.arrays import among
 from ventanilla.db.errors import describe, is_unavailable
-from ventanilla.db.models import Conversation, DeliveryStatus, Message, ServicePoint
+from ventanilla.db.models import Conversation, DeliveryStatus, Media, Message, MessageType, ServicePoint
 from ventanilla.db.session import SessionFactory
 from ventanilla.live.events import MessageStatusChanged, after_commit
+from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics
-from ventanilla.whatsapp.transport import TransportError
+from ventanilla.whatsapp.transport import OutgoingMedia, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +76,17 @@ _FIRST_PAGE, _LAST_PAGE = 64, 2048  # rows per point; pages double while busy or
 _MAX_SCAN = 10_000  # rows per point and pass: beyond that, later conversations wait for the front to drain
 _EXPIRE_CHUNK = 1000  # expired per transaction (and per burst of events)
 _PENDING = literal_column("'PENDING'")  # see _PAGE
+_SENDABLE = frozenset({MessageType.IMAGE, MessageType.DOCUMENT, MessageType.AUDIO, MessageType.VIDEO})
 
 
 class Sender(Protocol):
     def connected_points(self) -> Collection[UUID]: ...
 
     async def send_text(self, point_id: UUID, to_phone: str, text: str, message_id: str) -> str: ...
+
+    async def send_media(
+        self, point_id: UUID, to_phone: str, media: OutgoingMedia, caption: str, message_id: str
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -102,9 +108,13 @@ class _Due:
     point_id: UUID
     conversation_id: UUID
     to: str
-    text: str
+    text: str  # the text, or the caption of a file
     provider_id: str
     attempts: int
+    type: MessageType = MessageType.TEXT
+    sha256: str | None = None  # the file an agent attached (under MEDIA_DIR)
+    mime_type: str | None = None
+    file_name: str | None = None
 
 
 _Outcome = tuple[_Due, str | None, TransportError | None]  # the message, its provider id when sent, or the error
@@ -117,9 +127,11 @@ class DeliveryWorker:
         sender: Sender,
         metrics: Metrics,
         policy: DeliveryPolicy | None = None,
+        files: MediaStorage | None = None,
     ) -> None:
         self.sessions = sessions
         self.sender = sender
+        self.files = files  # where attached files are read from; None: this worker sends text only
         self.policy = policy or DeliveryPolicy()
         self.metrics = metrics
         self._wake = asyncio.Event()
@@ -210,8 +222,13 @@ class DeliveryWorker:
                     Message.content,
                     Message.provider_message_id,
                     Message.attempts,
+                    Message.type,
+                    Media.sha256,
+                    Media.mime_type,
+                    Media.file_name,
                 )
                 .join(Conversation, Conversation.id == Message.conversation_id)
+                .outerjoin(Media, Media.message_id == Message.id)
                 .where(among(Message.id, chosen), Message.delivery_status == DeliveryStatus.PENDING)
             )
             return [_Due(*row) for row in rows]
@@ -259,7 +276,11 @@ class DeliveryWorker:
         provider_id = None
         try:
             async with asyncio.timeout(self.policy.send_timeout_seconds):
-                provider_id = await self.sender.send_text(due.point_id, due.to, due.text, due.provider_id)
+                if due.type is MessageType.TEXT:
+                    provider_id = await self.sender.send_text(due.point_id, due.to, due.text, due.provider_id)
+                else:
+                    media = await self._attachment(due)
+                    provider_id = await self.sender.send_media(due.point_id, due.to, media, due.text, due.provider_id)
         except TimeoutError:
             error = TransportError(f"WhatsApp no confirmó el envío en {_number(self.policy.send_timeout_seconds)} s")
         except TransportError as exc:
@@ -269,6 +290,16 @@ class DeliveryWorker:
             error = TransportError(type(exc).__name__)
         self._finished.append((due, provider_id, error))
         self._wake.set()
+
+    async def _attachment(self, due: _Due) -> OutgoingMedia:
+        """The file to send, read from MEDIA_DIR; gone (retention, a lost disk) is a permanent failure."""
+        if self.files is None or due.sha256 is None or due.mime_type is None or due.type not in _SENDABLE:
+            raise TransportError("el mensaje no tiene un archivo que se pueda enviar", permanent=True)
+        try:
+            data = await asyncio.to_thread(self.files.read, due.sha256)
+        except FileNotFoundError:
+            raise TransportError("el archivo ya no está disponible", permanent=True) from None
+        return OutgoingMedia(due.type.value, data, due.mime_type, due.file_name)  # type: ignore[arg-type]
 
     async def _record_finished(self) -> None:
         """Record the sends that ended, in one transaction; their conversations are free again afterwards."""

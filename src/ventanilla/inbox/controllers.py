@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.datastructures import State
+from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.security.jwt import Token
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_point_member
-from ventanilla.db.models import ConversationStatus, Message, ServicePoint, User
-from ventanilla.http_errors import ConflictException
+from ventanilla.config import MAX_MEDIA_MAX_BYTES
+from ventanilla.db.models import ConversationStatus, DeliveryStatus, Media, Message, MessageType, ServicePoint, User
+from ventanilla.http_errors import NUL_MESSAGE, ConflictException, decode_strictly, invalid_field
 from ventanilla.inbox.schemas import (
     AgentMessage,
+    ContactRead,
     ConversationDetail,
     ConversationEventRead,
     ConversationPage,
     ConversationSummary,
     ConversationUpdate,
+    LocationRead,
+    MediaRead,
     MessagePage,
     MessageRead,
+    QuotedMessage,
 )
 from ventanilla.inbox.services import (
     ConversationCursor,
@@ -34,12 +42,21 @@ from ventanilla.inbox.services import (
     ListedConversation,
     MessageCursor,
     NotRetryableError,
+    ThreadMessage,
 )
 from ventanilla.inbox.writer import AssignmentNeedsHumanError
 from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
+from ventanilla.text import has_nul
+
+if TYPE_CHECKING:
+    from ventanilla.media.services import AcceptedUpload
 
 CONVERSATION = "/{conversation_id:uuid}"
+UPLOAD_FIELD = "file"
+MAX_CAPTION_CHARS = 1024  # WhatsApp's limit for a caption
+JSON_BODY_LIMIT = 64 * 1024  # a text reply; the route's own limit is the file's
+UPLOAD_BODY_LIMIT = MAX_MEDIA_MAX_BYTES + 1024 * 1024  # the largest MEDIA_MAX_BYTES, plus the form around it
 PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
@@ -61,7 +78,11 @@ def _summary(listed: ListedConversation) -> ConversationSummary:
     )
 
 
-def _message(m: Message) -> MessageRead:
+def _message(thread: ThreadMessage | Message) -> MessageRead:
+    if isinstance(thread, Message):
+        thread = ThreadMessage(thread)
+    m, media, quote = thread.message, thread.media, thread.quote
+    details = m.details or {}
     return MessageRead(
         id=m.id,
         direction=m.direction,
@@ -72,7 +93,73 @@ def _message(m: Message) -> MessageRead:
         provider_message_id=m.provider_message_id,
         sender_user_id=m.sender_user_id,
         delivery_error=m.delivery_error,
+        type=m.type,
+        media=_media(media) if media is not None else None,
+        caption=m.content if m.type is not MessageType.TEXT and m.content else None,
+        sent_from_phone=m.sent_from_phone,
+        reaction=m.reaction,
+        reply_to=quote.id if quote else None,
+        quote=QuotedMessage(id=quote.id, sender_type=quote.sender_type, type=quote.type, content=quote.content)
+        if quote
+        else None,
+        location=msgspec.convert(details, LocationRead) if m.type is MessageType.LOCATION and details else None,
+        contact=msgspec.convert(details, ContactRead) if m.type is MessageType.CONTACT and details else None,
+        failure_reason=m.delivery_error if m.delivery_status is DeliveryStatus.FAILED else None,
     )
+
+
+def _media(media: Media) -> MediaRead:
+    return MediaRead(
+        id=media.id,
+        mime_type=media.mime_type,
+        file_name=media.file_name,
+        size=media.size,
+        url=f"/api/service-points/{media.service_point_id}/media/{media.id}",
+        status=media.status,
+        voice=media.voice,
+        transcript=media.transcript,
+    )
+
+
+async def _agent_message(request: Request[User, Token, State]) -> tuple[str, AcceptedUpload | None]:
+    """The reply's text and attached file, from a JSON body or a multipart form (415 for anything else)."""
+    media_type = request.content_type[0]
+    if media_type == "multipart/form-data":
+        return await _upload(request)
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ClientException(
+            detail="send the reply as application/json, or a file as multipart/form-data",
+            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
+    if len(await request.body()) > JSON_BODY_LIMIT:
+        raise RequestEntityTooLarge(detail="the body is larger than the server accepts")
+    content = decode_strictly(await request.body(), AgentMessage).content.strip()
+    if not content:
+        raise invalid_field("content", "content must not be blank")
+    return content, None
+
+
+async def _upload(request: Request[User, Token, State]) -> tuple[str, AcceptedUpload]:
+    settings = request.app.state.settings
+    form = await request.form()
+    upload = form.get(UPLOAD_FIELD)
+    if not isinstance(upload, UploadFile):
+        raise invalid_field(UPLOAD_FIELD, f"attach the file as the form field '{UPLOAD_FIELD}'")
+    caption = form.get("content", "")
+    if not isinstance(caption, str):
+        raise invalid_field("content", "the caption must be text")
+    if has_nul(caption):
+        raise invalid_field("content", NUL_MESSAGE)
+    caption = caption.strip()
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise invalid_field("content", f"the caption may have at most {MAX_CAPTION_CHARS} characters")
+    from ventanilla.media.services import accept_upload  # TEMPORARY until media/services.py lands
+
+    data = await upload.read()
+    accepted = await accept_upload(request.app.state.media, data, upload.filename, settings.media_max_bytes)
+    return caption, accepted
 
 
 def _assigned_to(value: str | None, me: User) -> UUID | None:
@@ -179,23 +266,25 @@ class InboxController(Controller):
         position = decode_cursor(before, MessageCursor, field="before") if before else None
         messages, following = await inbox.messages(service_point.id, conversation_id, limit, position)
         return MessagePage(
-            items=[_message(m) for m in messages], next_cursor=encode_cursor(following) if following else None
+            items=[_message(thread) for thread in messages], next_cursor=encode_cursor(following) if following else None
         )
 
-    @post(CONVERSATION + "/messages", summary="Reply as an agent, through this point's own WhatsApp")
+    @post(
+        CONVERSATION + "/messages",
+        summary="Reply as an agent, through this point's own WhatsApp: a text, or a file with a caption",
+        description="JSON `{content}`, or multipart/form-data with `file` (an image or a document, at most "
+        "MEDIA_MAX_BYTES) and an optional `content` (the caption).",
+        request_max_body_size=UPLOAD_BODY_LIMIT,
+    )
     async def send_message(
         self,
         request: Request[User, Token, State],
         conversation_id: FromPath[UUID],
-        data: JSONBody[AgentMessage],
         service_point: NamedDependency[ServicePoint],
         inbox: NamedDependency[InboxService],
     ) -> MessageRead:
-        content = data.content.strip()
-        if not content:
-            message = "content must not be blank"
-            raise ValidationException(message, extra=[{"key": "content", "message": message}])
-        sent = await inbox.send(service_point.id, conversation_id, request.user, content)
+        content, attachment = await _agent_message(request)
+        sent = await inbox.send(service_point.id, conversation_id, request.user, content, attachment)
         await inbox.session.commit()  # the outbox row must exist before the worker looks for it
         request.app.state.delivery.notify()
         return _message(sent)

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.exceptions import NotFoundError
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ventanilla.db.models import (
     Conversation,
@@ -27,16 +29,21 @@ from ventanilla.db.models import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    Media,
     Membership,
     Message,
+    MessageType,
     SenderType,
     User,
 )
-from ventanilla.inbox.schemas import PREVIEW_CHARS, ConversationUpdate
+from ventanilla.inbox.schemas import PREVIEW_CHARS, QUOTE_CHARS, ConversationUpdate
 from ventanilla.inbox.writer import UNCHANGED, ConversationWriter
 from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
 from ventanilla.pagination import PageCursor
 from ventanilla.schemas import AwareDatetime
+
+if TYPE_CHECKING:
+    from ventanilla.media.services import AcceptedUpload
 
 
 class ConversationCursor(PageCursor):
@@ -62,6 +69,23 @@ class ConversationFilters:
 class ListedConversation:
     conversation: Conversation
     preview: str | None
+
+
+@dataclass(frozen=True)
+class Quote:
+    id: UUID
+    sender_type: SenderType
+    type: MessageType
+    content: str
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    """A message as the thread shows it: with its file, and the message it quotes when this point has it."""
+
+    message: Message
+    media: Media | None = None
+    quote: Quote | None = None
 
 
 class InvalidAssigneeError(Exception):
@@ -134,8 +158,9 @@ class InboxService:
         """The page's conversations with the start of their latest message, in one query."""
         if not ids:
             return {}
+        shown = func.coalesce(func.nullif(func.left(Message.content, PREVIEW_CHARS), ""), _type_label())
         preview = (
-            select(func.left(Message.content, PREVIEW_CHARS))
+            select(shown)
             .where(Message.conversation_id == Conversation.id)
             .order_by(Message.timestamp.desc(), Message.id.desc())
             .limit(1)
@@ -164,21 +189,35 @@ class InboxService:
 
     async def messages(
         self, point_id: UUID, conversation_id: UUID, limit: int, before: MessageCursor | None
-    ) -> tuple[Sequence[Message], MessageCursor | None]:
-        """Newest first; `before` continues where the previous page ended."""
+    ) -> tuple[list[ThreadMessage], MessageCursor | None]:
+        """Newest first, each with its file and the message it quotes; `before` continues where the previous page
+        ended."""
         await self.get(point_id, conversation_id)
+        quoted = aliased(Message)
         statement = (
-            select(Message)
+            select(Message, Media, quoted.id, quoted.sender_type, quoted.type, func.left(quoted.content, QUOTE_CHARS))
+            .outerjoin(Media, Media.message_id == Message.id)
+            .outerjoin(
+                quoted,
+                and_(
+                    quoted.service_point_id == Message.service_point_id,
+                    quoted.provider_message_id == Message.reply_to,
+                ),
+            )
             .where(Message.conversation_id == conversation_id, Message.service_point_id == point_id)
             .order_by(Message.timestamp.desc(), Message.id.desc())
             .limit(limit + 1)
         )
         if before is not None:
             statement = statement.where(tuple_(Message.timestamp, Message.id) < tuple_(before.timestamp, before.id))
-        rows = list((await self.session.scalars(statement)).all())
+        rows = [
+            ThreadMessage(message, media, Quote(*quote) if quote[0] is not None else None)
+            for message, media, *quote in await self.session.execute(statement)
+        ]
         more = len(rows) > limit
         rows = rows[:limit]
-        return rows, MessageCursor(rows[-1].timestamp, rows[-1].id) if more and rows else None
+        last = rows[-1].message if rows else None
+        return rows, MessageCursor(last.timestamp, last.id) if more and last else None
 
     # --- agents' actions -----------------------------------------------------------------------------------
 
@@ -208,12 +247,22 @@ class InboxService:
         )
         return conversation
 
-    async def send(self, point_id: UUID, conversation_id: UUID, actor: User, content: str) -> Message:
-        """An agent's reply, queued in the outbox of this point; a BOT conversation becomes the agent's."""
+    async def send(
+        self,
+        point_id: UUID,
+        conversation_id: UUID,
+        actor: User,
+        content: str,
+        attachment: AcceptedUpload | None = None,
+    ) -> ThreadMessage:
+        """An agent's reply (a text, or a file with an optional caption), queued in the outbox of this point; a BOT
+        conversation becomes the agent's."""
         conversation = await self.get(point_id, conversation_id, for_update=True)
         writer = ConversationWriter(self.session)
         writer.agent_replies(conversation, actor.id)
-        message = writer.queue_outgoing(conversation, content, SenderType.AGENT, sender_user_id=actor.id)
+        message, media = writer.queue_outgoing(
+            conversation, content, SenderType.AGENT, sender_user_id=actor.id, attachment=attachment
+        )
         await self.session.flush()
         after_commit(
             self.session,
@@ -225,7 +274,7 @@ class InboxService:
                 sender_type=SenderType.AGENT,
             ),
         )
-        return message
+        return ThreadMessage(message, media)
 
     async def retry(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> Message:
         """A FAILED outgoing message goes back to the outbox, with a fresh count of attempts."""
@@ -257,6 +306,23 @@ class InboxService:
         admin = select(User.id).where(User.id == user_id, User.is_admin.is_(True))
         if await self.session.scalar(select(literal(True)).where(or_(exists(member), exists(admin)))) is None:
             raise InvalidAssigneeError
+
+
+TYPE_LABELS = {
+    MessageType.IMAGE: "📷 Foto",
+    MessageType.AUDIO: "🎤 Audio",
+    MessageType.VIDEO: "🎬 Video",
+    MessageType.DOCUMENT: "📄 Documento",
+    MessageType.STICKER: "Sticker",
+    MessageType.LOCATION: "📍 Ubicación",
+    MessageType.CONTACT: "👤 Contacto",
+    MessageType.UNSUPPORTED: "Mensaje no compatible",
+}
+
+
+def _type_label() -> ColumnElement[str]:
+    """What a list shows for a message without text (a photo without caption)."""
+    return case({kind.value: label for kind, label in TYPE_LABELS.items()}, value=Message.type, else_=literal(""))
 
 
 def _activity_as_of(as_of: datetime) -> ColumnElement[datetime]:

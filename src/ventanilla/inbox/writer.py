@@ -20,6 +20,7 @@ from ventanilla.db.models import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    Media,
     MediaStatus,
     Message,
     MessageType,
@@ -27,6 +28,7 @@ from ventanilla.db.models import (
 )
 
 if TYPE_CHECKING:  # plain value objects of the transport boundary; the inbox does not depend on WhatsApp
+    from ventanilla.media.services import AcceptedUpload
     from ventanilla.whatsapp.transport import InboundMessage, MediaRef
 
 UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
@@ -172,15 +174,31 @@ class ConversationWriter:
         sender_type: SenderType,
         sender_user_id: UUID | None = None,
         now: datetime | None = None,
-    ) -> Message:
-        """An OUT message in the outbox (PENDING); the delivery worker sends it after the commit."""
+        attachment: AcceptedUpload | None = None,
+    ) -> tuple[Message, Media | None]:
+        """An OUT message in the outbox (PENDING), with the file an agent attached (already under MEDIA_DIR); the
+        delivery worker sends it after the commit."""
         now = now or datetime.now(UTC)
         message = Message(
             **outgoing_values(conversation.id, conversation.service_point_id, content, sender_type, now, sender_user_id)
         )
+        media = None
+        if attachment is not None:
+            message.type = MessageType(attachment.type)
+            media = Media(
+                service_point_id=conversation.service_point_id,
+                message_id=message.id,
+                status=MediaStatus.READY,
+                mime_type=attachment.mime_type,
+                file_name=attachment.file_name,
+                size=attachment.size,
+                sha256=attachment.sha256,
+            )
         self.session.add(message)
+        if media is not None:
+            self.session.add(media)
         conversation.last_message_at = max(conversation.last_message_at, now)
-        return message
+        return message, media
 
     def change(
         self,
