@@ -28,17 +28,10 @@ from neonize.exc import NeonizeError
 from neonize.proto import Neonize_pb2 as wa
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
-    AudioMessage,
-    ContactMessage,
-    DocumentMessage,
     ExtendedTextMessage,
-    ImageMessage,
-    LocationMessage,
     PollCreationMessage,
     ProtocolMessage,
     ReactionMessage,
-    StickerMessage,
-    VideoMessage,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 from neonize.utils.jid import build_jid
@@ -48,7 +41,7 @@ from ventanilla.whatsapp.neonize import (
     SESSION_DB,
     NeonizeSocket,
     NeonizeTransport,
-    message_text,
+    message_content,
     translate,
 )
 from ventanilla.whatsapp.transport import (
@@ -57,6 +50,7 @@ from ventanilla.whatsapp.transport import (
     InboundMessage,
     LoggedOut,
     QrCode,
+    Reaction,
     Receipt,
     Replaced,
     SessionEvent,
@@ -84,6 +78,7 @@ def message_event(
     sender: wa.JID | None = None,
     chat: wa.JID | None = None,
     sender_alt: wa.JID = NO_JID,
+    recipient_alt: wa.JID = NO_JID,
     from_me: bool = False,
     group: bool = False,
     is_edit: bool = False,
@@ -97,7 +92,7 @@ def message_event(
         IsFromMe=from_me,
         IsGroup=group,
         SenderAlt=sender_alt,
-        RecipientAlt=NO_JID,
+        RecipientAlt=recipient_alt,
         BroadcastListOwner=NO_JID,
     )
     info = wa.MessageInfo(
@@ -192,37 +187,36 @@ def test_a_lid_sender_without_a_phone_needs_the_one_the_socket_looked_up() -> No
     "event",
     [
         message_event(WaMessage(conversation="hola grupo"), chat=jid("120363012345678901", "g.us"), group=True),
-        message_event(WaMessage(conversation="respuesta de la sucursal"), sender=jid(POINT), from_me=True),
+        message_event(
+            WaMessage(conversation="la sucursal en un grupo"),
+            sender=jid(POINT),
+            chat=jid("120363012345678901", "g.us"),
+            group=True,
+            from_me=True,
+        ),
+        message_event(WaMessage(conversation="nota para mí"), sender=jid(POINT), from_me=True),
+        message_event(
+            WaMessage(conversation="mi estado"), sender=jid(POINT), chat=jid("status", "broadcast"), from_me=True
+        ),
         message_event(WaMessage(conversation="mi estado"), chat=jid("status", "broadcast")),
         message_event(WaMessage(conversation="a mi lista"), chat=jid("1700000000", "broadcast")),
         message_event(WaMessage(conversation="noticias"), chat=jid("120363111111111111", "newsletter")),
     ],
-    ids=["group", "own", "status", "broadcast-list", "newsletter"],
+    ids=["group", "own-in-group", "note-to-self", "own-status", "status", "broadcast-list", "newsletter"],
 )
 def test_messages_that_are_not_a_customer_writing_are_ignored(event: wa.Message) -> None:
     assert translate(event) is None
 
 
-@pytest.mark.parametrize(
-    ("content", "text"),
-    [
-        (WaMessage(imageMessage=ImageMessage(caption="mi guía")), "[imagen] mi guía"),
-        (WaMessage(imageMessage=ImageMessage(mimetype="image/jpeg")), "[imagen]"),
-        (WaMessage(audioMessage=AudioMessage(seconds=7, PTT=True)), "[audio]"),
-        (WaMessage(videoMessage=VideoMessage(caption="así llegó")), "[video] así llegó"),
-        (WaMessage(documentMessage=DocumentMessage(fileName="factura.pdf")), "[documento]"),
-        (WaMessage(stickerMessage=StickerMessage(mimetype="image/webp")), "[sticker]"),
-        (WaMessage(locationMessage=LocationMessage(degreesLatitude=-0.18, degreesLongitude=-78.47)), "[ubicación]"),
-        (WaMessage(contactMessage=ContactMessage(displayName="Luis")), "[contacto]"),
-        (WaMessage(pollCreationMessage=PollCreationMessage(name="¿Sábado?")), "[mensaje no compatible]"),
-    ],
-    ids=["image-caption", "image", "audio", "video-caption", "document", "sticker", "location", "contact", "poll"],
-)
-def test_media_become_spanish_placeholders(content: WaMessage, text: str) -> None:
-    assert message_text(content) == text
-    event = translate(message_event(content))
+def test_what_nobody_here_understands_is_unsupported_with_a_placeholder() -> None:
+    """Files, places, cards, replies and reactions: see test_neonize_media.py."""
+    poll = WaMessage(pollCreationMessage=PollCreationMessage(name="¿Sábado?"))
+    content = message_content(poll)
+    assert content is not None
+    assert (content.type, content.text) == ("unsupported", "[mensaje no compatible]")
+    event = translate(message_event(poll))
     assert isinstance(event, InboundMessage)
-    assert event.text == text
+    assert (event.type, event.text, event.media) == ("unsupported", "[mensaje no compatible]", None)
 
 
 @pytest.mark.parametrize(
@@ -233,9 +227,9 @@ def test_media_become_spanish_placeholders(content: WaMessage, text: str) -> Non
         WaMessage(conversation=""),
         WaMessage(),
     ],
-    ids=["reaction", "revoke", "empty-text", "nothing"],
+    ids=["reaction-to-nothing", "revoke", "empty-text", "nothing"],
 )
-def test_protocol_messages_and_reactions_are_ignored(content: WaMessage) -> None:
+def test_protocol_messages_and_empty_ones_are_ignored(content: WaMessage) -> None:
     assert translate(message_event(content)) is None
 
 
@@ -520,6 +514,27 @@ async def test_a_send_while_whatsapp_is_unreachable_is_a_transient_error(linked_
         await point.send_text(f"+{CUSTOMER}", "Su paquete está en camino", "msg-1")
     assert not unreachable.value.permanent
     assert "websocket not connected" in str(unreachable.value)
+    await point.close()
+
+
+@offline
+async def test_receipts_and_reactions_leave_the_session_connected(linked_store: Path) -> None:
+    sink = Sink()
+    point = NeonizeTransport().open(uuid4(), linked_store, sink)
+    await point.connect()
+    await sink.wait_for(1)
+    client = client_of(point)
+    await go_delivers(client, neonize_events.ConnectedEv(status=True))
+    await go_delivers(client, receipt_event(wa.Receipt.READ, ["3EB0AAA"]))
+    reaction = ReactionMessage(key=MessageKey(ID="3EB0AAA"), text="👍")
+    await go_delivers(client, message_event(WaMessage(reactionMessage=reaction), message_id="3EB0REACT"))
+    _, _, receipt, liked = await sink.wait_for(4)
+    assert isinstance(receipt, Receipt) and receipt.read
+    assert isinstance(liked, Reaction) and liked.emoji == "👍"
+
+    with pytest.raises(TransportError) as unreachable:
+        await point.send_text(f"+{CUSTOMER}", "Gracias", "msg-1")
+    assert "websocket not connected" in str(unreachable.value)  # whatsmeow's answer: the socket still tried
     await point.close()
 
 

@@ -3,8 +3,11 @@
 One socket is one `NewAClient`. Its `connect()` runs a blocking Go call in a worker thread for the life of the
 connection, and Go hands every event to the event loop with `run_coroutine_threadsafe`, which swallows exceptions.
 So the handlers registered here only queue what arrives; one task per socket translates the queue in order and calls
-the sink, catching everything. `translate` and the helpers above it are pure: they turn neonize's protobuf events
-into the normalized events of `transport.py`.
+the sink, catching everything. `translate`, `media_message` and the helpers above them are pure: they turn neonize's
+protobuf events into the normalized events of `transport.py`, and a file to send into its message.
+
+A received file is not fetched when it arrives: its `MediaRef.handle` is a serialized `Message` with just the fields
+a download needs, which `download` hands back to whatsmeow when the pipeline asks for the bytes.
 
 Things neonize does not do for us: it remembers the first event loop of the process only (we set the current one on
 every connect), its Go side dereferences nil when a client it no longer knows is used (so calls and Stop never
@@ -21,11 +24,13 @@ import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as Protobuf
 from neonize.aioze import events as neonize_events
 from neonize.aioze.client import ClientFactory, NewAClient
@@ -43,21 +48,37 @@ from neonize.aioze.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import PairPhoneError, SendMessageError
+from neonize.exc import DownloadError, PairPhoneError, SendMessageError, UploadError
 from neonize.proto import Neonize_pb2 as wa
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    AudioMessage,
+    ContactMessage,
+    DocumentMessage,
+    FutureProofMessage,
+    ImageMessage,
+    ProtocolMessage,
+    ReactionMessage,
+    VideoMessage,
+)
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ProtocolMessage
+from neonize.utils.enum import MediaType
 from neonize.utils.jid import build_jid
 
 from ventanilla.privacy import mask_numbers, mask_phone
 from ventanilla.schemas import E164_PATTERN
 from ventanilla.whatsapp.transport import (
     Connected,
+    ContactCard,
     Disconnected,
     EventSink,
     InboundMessage,
+    Location,
     LoggedOut,
+    MediaRef,
+    MessageType,
+    OutgoingMedia,
     QrCode,
+    Reaction,
     Receipt,
     Replaced,
     SessionEvent,
@@ -90,24 +111,45 @@ _EVENTS = (
     ReceiptEv,
 )
 _RECEIPT_READ = {"DELIVERED": False, "READ": True, "PLAYED": True}  # receipt type -> read
-_PLACEHOLDERS = (
-    ("imageMessage", "[imagen]"),
-    ("audioMessage", "[audio]"),
-    ("videoMessage", "[video]"),
-    ("ptvMessage", "[video]"),
-    ("documentMessage", "[documento]"),
-    ("stickerMessage", "[sticker]"),
-    ("locationMessage", "[ubicación]"),
-    ("liveLocationMessage", "[ubicación]"),
-    ("contactMessage", "[contacto]"),
-    ("contactsArrayMessage", "[contacto]"),
+# Content field -> the message type it is. ptvMessage (a round video note) is a VideoMessage.
+_MEDIA: dict[str, MessageType] = {
+    "imageMessage": "image",
+    "audioMessage": "audio",
+    "videoMessage": "video",
+    "ptvMessage": "video",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+}
+# whatsmeow's DownloadAny knows image, video, audio, document and sticker only: a video note travels as a video.
+_HANDLE_FIELD = {"ptvMessage": "videoMessage"}
+# What a download needs, and all a handle keeps: it is stored, so no caption, quoted message or thumbnail.
+_DOWNLOAD_FIELDS = (
+    "URL",
+    "directPath",
+    "mediaKey",
+    "mediaKeyTimestamp",
+    "fileSHA256",
+    "fileEncSHA256",
+    "fileLength",
+    "mimetype",
+)
+# Wrappers whose `message` is the real content. whatsmeow unwraps them before the event reaches us (and flags
+# IsDocumentWithCaption, IsViewOnce...); unwrapping again costs nothing if a release stops doing it.
+_WRAPPERS = (
+    "deviceSentMessage",
+    "documentWithCaptionMessage",
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
 )
 _TEXT_FIELDS = frozenset({"conversation", "extendedTextMessage"})
 # Fields that travel along with content and are not content themselves.
 _ENVELOPE_FIELDS = frozenset(
     {"messageContextInfo", "senderKeyDistributionMessage", "fastRatchetKeySenderKeyDistributionMessage"}
 )
-# What WhatsApp sends about other messages (receipts of a sort), never something a customer wrote.
+# What WhatsApp sends about other messages (receipts of a sort), never something a customer wrote. Reactions are
+# handled before this applies; an encrypted one (encReactionMessage, in communities) would need its secret.
 _NOT_FOR_THE_INBOX = frozenset(
     {
         "protocolMessage",
@@ -120,10 +162,29 @@ _NOT_FOR_THE_INBOX = frozenset(
         "encCommentMessage",
     }
 )
+_UPLOAD_TYPES = {
+    "image": MediaType.MediaImage,
+    "video": MediaType.MediaVideo,
+    "audio": MediaType.MediaAudio,
+    "document": MediaType.MediaDocument,
+}
 _LOGGED_OUT = frozenset({wa.LOGGED_OUT, wa.MAIN_DEVICE_GONE, wa.UNKNOWN_LOGOUT})
 _REFUSED = frozenset({wa.CLIENT_OUTDATED, wa.BAD_USER_AGENT})
 _PERMANENT_SEND_ERRORS = ("recipient", "invalid jid", "not on whatsapp")
 _PERMANENT_PAIR_ERRORS = ("too short", "international")
+# Download errors no retry can fix: the file is gone (whatsmeow: "download failed with status code 404/410"),
+# expired, or the handle points at nothing ("no url present", "didn't find any attachments in message").
+_GONE_MEDIA_ERRORS = (
+    "status code 404",
+    "status code 410",
+    "media not found",
+    "expired",
+    "no url present",
+    "didn't find any attachments",
+    "unknown media type",
+)
+_VCARD_FOLD = re.compile(r"\r?\n[ \t]")  # a vCard line continues on the next one when that starts with a blank
+_WAID = re.compile(r"waid=(\d{8,15})", re.IGNORECASE)
 _E164 = re.compile(E164_PATTERN)
 
 T = TypeVar("T")
@@ -150,35 +211,141 @@ def sender_phone(source: wa.MessageSource) -> str | None:
     return _phone(source.Sender) or _phone(source.SenderAlt)
 
 
+def customer_jid(source: wa.MessageSource) -> wa.JID:
+    """Who the chat is with: the sender, or for a message the branch wrote on its phone, the chat (the recipient)."""
+    return source.Chat if source.IsFromMe else source.Sender
+
+
+def customer_phone(source: wa.MessageSource) -> str | None:
+    """The customer's phone; with a LID chat, the alternative (phone) address WhatsApp sends along, when it does."""
+    if source.IsFromMe:
+        return _phone(source.Chat) or _phone(source.RecipientAlt)
+    return sender_phone(source)
+
+
 def _ignore_reason(event: MessageEv) -> str | None:
-    """Why a message is not a customer writing to the point, or None when it is one."""
+    """Why a message is not part of a 1:1 chat with a customer, or None when it is one."""
     source = event.Info.MessageSource
     server = source.Chat.Server
-    if source.IsFromMe:
-        return "the point's own message"
     if source.IsGroup or server == "g.us":
         return "a group message"
     if server == "broadcast" or source.BroadcastListOwner.User:
         return "a status or broadcast list message"
     if server == "newsletter":
         return "a channel message"
+    if source.IsFromMe:
+        if server not in (PHONE_SERVER, LID_SERVER):
+            return "the point's own message outside a chat with a customer"
+        if source.Chat.User in {source.Sender.User, source.SenderAlt.User}:
+            return "a note to self on the point's phone"
     return None
 
 
-def message_text(content: WaMessage) -> str | None:
-    """What the inbox shows: the text, a Spanish placeholder for media (plus its caption), None for non-content."""
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What one message carries, before knowing who wrote it."""
+
+    type: MessageType
+    text: str  # the text, or the caption ("" when none)
+    media: MediaRef | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    reply_to: str | None = None
+
+
+def _unwrap(content: WaMessage) -> WaMessage:
+    for _ in range(len(_WRAPPERS)):  # bounded: wrappers nest (a view-once inside an ephemeral), never deeply
+        wrapper = next((name for name in _WRAPPERS if content.HasField(name)), None)
+        if wrapper is None:
+            break
+        content = getattr(content, wrapper).message
+    return content
+
+
+def _reply_to(part: Any) -> str | None:
+    """The provider id of the quoted message, when this part of a message (text, file, place, card) quotes one."""
+    if "contextInfo" not in part.DESCRIPTOR.fields_by_name or not part.HasField("contextInfo"):
+        return None
+    return part.contextInfo.stanzaID or None
+
+
+def _media(field: str, part: Any) -> Content:
+    """A file: a MediaRef whose handle is a Message with just what `download` needs to fetch it."""
+    handle = WaMessage()
+    target = getattr(handle, _HANDLE_FIELD.get(field, field))
+    target.SetInParent()
+    for name in _DOWNLOAD_FIELDS:
+        if part.HasField(name):
+            setattr(target, name, getattr(part, name))
+    media = MediaRef(
+        handle=handle.SerializeToString(),
+        mime_type=part.mimetype or None,
+        file_name=getattr(part, "fileName", "") or None,
+        size=part.fileLength or None,
+        voice=field == "audioMessage" and part.PTT,
+    )
+    return Content(_MEDIA[field], getattr(part, "caption", ""), media=media, reply_to=_reply_to(part))
+
+
+def vcard_phones(vcard: str) -> tuple[str, ...]:
+    """The numbers of a vCard's TEL lines: E.164 when WhatsApp's `waid` or a leading + gives the country, else as
+    written (a local number cannot be completed without knowing where the contact lives)."""
+    phones: dict[str, None] = {}
+    for line in _VCARD_FOLD.sub("", vcard).splitlines():
+        name, colon, value = line.partition(":")
+        if not colon or name.split(";", 1)[0].rpartition(".")[2].strip().upper() != "TEL":
+            continue
+        waid = _WAID.search(name)
+        digits = re.sub(r"\D", "", value)
+        if waid:
+            phone = f"+{waid.group(1)}"
+        elif value.strip().startswith("+") and _E164.match(f"+{digits}"):
+            phone = f"+{digits}"
+        else:
+            phone = value.strip()
+        if phone and digits:
+            phones[phone] = None
+    return tuple(phones)
+
+
+def _contact(name: str, cards: list[ContactMessage]) -> ContactCard:
+    phones = dict.fromkeys(phone for card in cards for phone in vcard_phones(card.vcard))
+    return ContactCard(
+        name=name or ", ".join(card.displayName for card in cards if card.displayName), phones=tuple(phones)
+    )
+
+
+def message_content(content: WaMessage) -> Content | None:
+    """What the inbox shows of a message; None for what is not customer content (protocol messages, reactions,
+    nothing). Anything else nobody here understands is "unsupported", with a placeholder text."""
+    content = _unwrap(content)
     if content.conversation:
-        return content.conversation
+        return Content("text", content.conversation)
     if content.extendedTextMessage.text:
-        return content.extendedTextMessage.text
+        return Content("text", content.extendedTextMessage.text, reply_to=_reply_to(content.extendedTextMessage))
     present = {field.name for field, _ in content.ListFields()} - _ENVELOPE_FIELDS - _TEXT_FIELDS
-    for name, placeholder in _PLACEHOLDERS:
-        if name in present:
-            caption = getattr(getattr(content, name), "caption", "")
-            return f"{placeholder} {caption}" if caption else placeholder
+    for field in _MEDIA:
+        if field in present:
+            return _media(field, getattr(content, field))
+    if "locationMessage" in present:
+        place = content.locationMessage
+        location = Location(place.degreesLatitude, place.degreesLongitude, place.name or None, place.address or None)
+        text = "\n".join(part for part in (place.name, place.address) if part)
+        return Content("location", text, location=location, reply_to=_reply_to(place))
+    if "liveLocationMessage" in present:
+        live = content.liveLocationMessage
+        location = Location(live.degreesLatitude, live.degreesLongitude)
+        return Content("location", live.caption, location=location, reply_to=_reply_to(live))
+    if "contactMessage" in present:
+        card = content.contactMessage
+        return Content("contact", "", contact=_contact(card.displayName, [card]), reply_to=_reply_to(card))
+    if "contactsArrayMessage" in present:
+        cards = content.contactsArrayMessage
+        contact = _contact(cards.displayName, list(cards.contacts))
+        return Content("contact", "", contact=contact, reply_to=_reply_to(cards))
     if not present or present & _NOT_FOR_THE_INBOX:
         return None
-    return UNSUPPORTED
+    return Content("unsupported", UNSUPPORTED)
 
 
 def _edited_content(event: MessageEv) -> WaMessage | None:
@@ -207,29 +374,60 @@ def _enum_name(message: Protobuf, field: str, enum: Any) -> str:
         return "UNKNOWN"
 
 
-def _inbound(event: MessageEv, sender: str | None) -> InboundMessage | None:
+def _what(event: MessageEv) -> Content | ReactionMessage | None:
+    """The message's content, or its reaction; None for what is neither."""
+    edited = _edited_content(event)
+    if edited is not None:
+        # An edit changes the text (or caption) of an earlier message: it arrives as a new text, marked as edited.
+        content = message_content(edited)
+        return Content("text", EDITED_PREFIX + content.text) if content is not None and content.text else None
+    message = _unwrap(event.Message)
+    if message.HasField("reactionMessage"):
+        return message.reactionMessage if message.reactionMessage.key.ID else None
+    return message_content(message)
+
+
+def _chat_event(event: MessageEv, phone: str | None) -> InboundMessage | Reaction | None:
+    """A customer's message or reaction; or a message the branch's staff wrote on the linked phone (or another of
+    its linked devices), `from_phone`. whatsmeow never echoes what this device sent itself, and the pipeline keeps
+    one message per (point, provider id), so our own sends are never taken for messages written on the phone."""
     info = event.Info
+    source = info.MessageSource
     reason = _ignore_reason(event)
     if reason is not None:
         logger.debug("ignoring message %s: %s", info.ID, reason)
         return None
-    edited = _edited_content(event)
-    text = message_text(edited if edited is not None else event.Message)
-    if text is None:
+    what = _what(event)
+    if what is None:
         logger.debug("ignoring message %s: no customer content", info.ID)
         return None
-    phone = sender or sender_phone(info.MessageSource)
-    if phone is None:
-        logger.warning(
-            "dropping message %s: no phone number for its %s sender", info.ID, info.MessageSource.Sender.Server
-        )
+    if isinstance(what, ReactionMessage) and source.IsFromMe:
+        logger.debug("ignoring reaction %s: the point's own", info.ID)
         return None
+    phone = phone or customer_phone(source)
+    if phone is None:
+        logger.warning("dropping message %s: no phone number for its %s customer", info.ID, customer_jid(source).Server)
+        return None
+    if isinstance(what, ReactionMessage):
+        return Reaction(
+            provider_message_id=info.ID,
+            customer_phone=phone,
+            target_message_id=what.key.ID,
+            emoji=what.text,
+            timestamp=_timestamp(info.Timestamp),
+        )
     return InboundMessage(
         provider_message_id=info.ID,
         customer_phone=phone,
-        text=EDITED_PREFIX + text if edited is not None else text,
+        text=what.text,
         timestamp=_timestamp(info.Timestamp),
-        push_name=info.Pushname or None,
+        push_name=None if source.IsFromMe else info.Pushname or None,  # from the phone: the staff's own name
+        type=what.type,
+        media=what.media,
+        reply_to=what.reply_to,
+        location=what.location,
+        contact=what.contact,
+        from_phone=source.IsFromMe,
     )
 
 
@@ -261,12 +459,13 @@ def _connect_failure(event: ConnectFailureEv) -> SessionEvent:
 def translate(event: Protobuf, *, sender: str | None = None, now: datetime | None = None) -> SessionEvent | None:
     """The session event for one neonize event; None for what the manager does not need.
 
-    `sender` is the phone the caller looked up for a message whose sender is only a LID; `now` dates a ban.
+    `sender` is the customer's phone the caller looked up when the message names the customer by a LID only (the
+    sender, or the chat of a message written on the point's phone); `now` dates a ban.
     `Connected` comes without the phone here: finding it needs the client.
     """
     match event:
         case MessageEv():
-            return _inbound(event, sender)
+            return _chat_event(event, sender)
         case ReceiptEv():
             return _receipt(event)
         case ConnectedEv():
@@ -289,6 +488,41 @@ def translate(event: Protobuf, *, sender: str | None = None, now: datetime | Non
         case ClientOutdatedEv():
             return Unrecoverable(reason="CLIENT_OUTDATED")
     return None
+
+
+def media_message(media: OutgoingMedia, caption: str, upload: wa.UploadResponse) -> WaMessage:
+    """The message that carries an uploaded file, built as WhatsApp's apps build it. Not with neonize's
+    build_*_message: those upload themselves, need ffmpeg for audio and video, and re-detect the type with libmagic.
+
+    WhatsApp audio has no caption: an audio file sent with one goes as a document (`_sent_as`), so both arrive."""
+    file: dict[str, Any] = {
+        "URL": upload.url,
+        "directPath": upload.DirectPath,
+        "mediaKey": upload.MediaKey,
+        "fileEncSHA256": upload.FileEncSHA256,
+        "fileSHA256": upload.FileSHA256,
+        "fileLength": upload.FileLength,
+        "mimetype": media.mime_type,
+    }
+    text = caption or None
+    match _sent_as(media, caption):
+        case "image":
+            return WaMessage(imageMessage=ImageMessage(caption=text, **file))
+        case "video":
+            return WaMessage(videoMessage=VideoMessage(caption=text, **file))
+        case "audio":
+            return WaMessage(audioMessage=AudioMessage(PTT=False, **file))
+    name = media.file_name or "archivo"
+    document = DocumentMessage(fileName=name, title=name, caption=text, **file)
+    if text is None:
+        return WaMessage(documentMessage=document)
+    # How the apps send a captioned document; older clients would not show the caption of a bare one.
+    return WaMessage(documentWithCaptionMessage=FutureProofMessage(message=WaMessage(documentMessage=document)))
+
+
+def _sent_as(media: OutgoingMedia, caption: str) -> str:
+    """How a file goes out: an audio cannot carry a caption, a document can."""
+    return "document" if media.type == "audio" and caption else media.type
 
 
 # --- files and logs -----------------------------------------------------------------------------------------------
@@ -323,7 +557,7 @@ def _relay_whatsmeow_logs() -> None:
         if not any(isinstance(handler, _MaskedRelay) for handler in go_logger.handlers):
             go_logger.addHandler(_MaskedRelay())
         go_logger.propagate = False
-    # We never touch media; its warning about a missing ffmpeg would only mislead operators.
+    # We build media messages ourselves and never run ffmpeg; its warning about a missing one would mislead.
     logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
 
 
@@ -400,16 +634,64 @@ class NeonizeSocket:
         user = _jid_user(to_phone)
         if not text.strip():
             raise TransportError("an empty message cannot be sent", permanent=True)
+        client = self._connected_client()
+        # A Message object, not a str: neonize would turn "@digits" in the text into mentions.
+        return await self._send(client, user, WaMessage(conversation=text), to_phone, message_id)
+
+    async def send_media(self, to_phone: str, media: OutgoingMedia, caption: str, message_id: str) -> str:
+        """Upload the file (encrypted by whatsmeow, to WhatsApp's media servers), then send the message that points
+        at it; as with `send_text`, the id is whatsmeow's."""
+        user = _jid_user(to_phone)
+        if not media.data:
+            raise TransportError("an empty file cannot be sent", permanent=True)
+        if media.type not in _UPLOAD_TYPES:
+            raise TransportError(f"files of type {media.type} cannot be sent", permanent=True)
+        client = self._connected_client()
+        # The upload's keys depend on how the file is sent (whatsmeow derives them from the media type).
+        kind = _UPLOAD_TYPES[_sent_as(media, caption)]
+        try:
+            upload = await self._go(client, client.upload, media.data, kind)
+        except UploadError as exc:
+            raise TransportError(f"WhatsApp did not take the file: {mask_numbers(str(exc))}") from None
+        return await self._send(client, user, media_message(media, caption, upload), to_phone, message_id)
+
+    async def download(self, media: MediaRef, max_bytes: int) -> bytes:
+        """Fetch and decrypt a received file with whatsmeow's DownloadAny. It reads the whole file into memory, so
+        the size the sender declared is checked first (whatsmeow then fails a file whose length differs from it)."""
+        if media.size is not None and media.size > max_bytes:
+            raise TransportError(f"the file has {media.size} bytes, more than {max_bytes}", permanent=True)
+        try:
+            message = WaMessage.FromString(media.handle)
+        except DecodeError:
+            raise TransportError("the media handle is not a WhatsApp message", permanent=True) from None
+        client = self._connected_client()
+        try:
+            data = await self._go(client, client.download_any, message)
+        except DownloadError as exc:
+            error = mask_numbers(str(exc))
+            permanent = any(marker in error.lower() for marker in _GONE_MEDIA_ERRORS)
+            raise TransportError(f"WhatsApp did not give the file: {error}", permanent=permanent) from None
+        if data is None:
+            raise TransportError("WhatsApp gave no file")
+        if len(data) > max_bytes:
+            raise TransportError(f"the file has {len(data)} bytes, more than {max_bytes}", permanent=True)
+        return data
+
+    # --- Go calls for the Socket protocol ---
+
+    def _connected_client(self) -> NewAClient:
         client = self._client
         if client is None or not self._connected:
             raise TransportError("not connected to WhatsApp")
-        # A Message object, not a str: neonize would turn "@digits" in the text into mentions.
+        return client
+
+    async def _send(self, client: NewAClient, user: str, message: WaMessage, to_phone: str, message_id: str) -> str:
         try:
-            response = await self._go(client, client.send_message, build_jid(user), WaMessage(conversation=text))
+            response = await self._go(client, client.send_message, build_jid(user), message)
         except SendMessageError as exc:
-            message = mask_numbers(str(exc))
-            permanent = any(marker in message.lower() for marker in _PERMANENT_SEND_ERRORS)
-            raise TransportError(f"WhatsApp did not take the message: {message}", permanent=permanent) from None
+            error = mask_numbers(str(exc))
+            permanent = any(marker in error.lower() for marker in _PERMANENT_SEND_ERRORS)
+            raise TransportError(f"WhatsApp did not take the message: {error}", permanent=permanent) from None
         logger.debug(
             "point %s: sent %s (ours %s) to %s", self.service_point_id, response.ID, message_id, mask_phone(to_phone)
         )
@@ -479,7 +761,8 @@ class NeonizeSocket:
                 self._paired(event)
                 return None
             case MessageEv() if self._needs_lookup(event):
-                return translate(event, sender=await self._phone_for_lid(client, event.Info.MessageSource.Sender))
+                lid = customer_jid(event.Info.MessageSource)
+                return translate(event, sender=await self._phone_for_lid(client, lid))
         return translate(event)
 
     def _track(self, event: SessionEvent) -> None:
@@ -490,8 +773,20 @@ class NeonizeSocket:
             logger.info("point %s: connected as %s", self.service_point_id, phone)
         elif isinstance(event, InboundMessage):
             phone = mask_phone(event.customer_phone)
-            logger.debug("point %s: message %s from %s", self.service_point_id, event.provider_message_id, phone)
-        elif not isinstance(event, QrCode):
+            logger.debug(
+                "point %s: %s %s %s %s",
+                self.service_point_id,
+                event.type,
+                event.provider_message_id,
+                "written on the phone to" if event.from_phone else "from",
+                phone,
+            )
+        elif isinstance(event, Reaction):
+            phone = mask_phone(event.customer_phone)
+            logger.debug("point %s: reaction %s from %s", self.service_point_id, event.provider_message_id, phone)
+        elif isinstance(event, Receipt):
+            logger.debug("point %s: receipt for %d messages", self.service_point_id, len(event.provider_message_ids))
+        elif not isinstance(event, QrCode):  # the session's state changed: anything but Connected ends it
             self._connected = self._showing_qr = False
             logger.info("point %s: %s", self.service_point_id, event)
 
@@ -505,7 +800,11 @@ class NeonizeSocket:
     @staticmethod
     def _needs_lookup(event: MessageEv) -> bool:
         source = event.Info.MessageSource
-        return _ignore_reason(event) is None and sender_phone(source) is None and source.Sender.Server == LID_SERVER
+        return (
+            _ignore_reason(event) is None
+            and customer_phone(source) is None
+            and customer_jid(source).Server == LID_SERVER
+        )
 
     async def _own_phone(self, client: NewAClient) -> str | None:
         """The linked number from whatsmeow's device store (neonize never fills `client.me`), else the paired one."""
@@ -521,7 +820,7 @@ class NeonizeSocket:
         try:
             jid = await self._go(client, client.get_pn_from_lid, build_jid(lid.User, LID_SERVER))
         except Exception:
-            logger.warning("point %s: could not look up a LID sender", self.service_point_id, exc_info=True)
+            logger.warning("point %s: could not look up a LID customer", self.service_point_id, exc_info=True)
             return None
         return _phone(jid)
 
