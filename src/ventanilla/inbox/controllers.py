@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -45,12 +45,10 @@ from ventanilla.inbox.services import (
     ThreadMessage,
 )
 from ventanilla.inbox.writer import AssignmentNeedsHumanError
+from ventanilla.media.services import AcceptedUpload, accept_upload
 from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.text import has_nul
-
-if TYPE_CHECKING:
-    from ventanilla.media.services import AcceptedUpload
 
 CONVERSATION = "/{conversation_id:uuid}"
 UPLOAD_FIELD = "file"
@@ -155,8 +153,6 @@ async def _upload(request: Request[User, Token, State]) -> tuple[str, AcceptedUp
     caption = caption.strip()
     if len(caption) > MAX_CAPTION_CHARS:
         raise invalid_field("content", f"the caption may have at most {MAX_CAPTION_CHARS} characters")
-    from ventanilla.media.services import accept_upload  # TEMPORARY until media/services.py lands
-
     data = await upload.read()
     accepted = await accept_upload(request.app.state.media, data, upload.filename, settings.media_max_bytes)
     return caption, accepted
