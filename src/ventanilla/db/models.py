@@ -311,6 +311,9 @@ class Media(UUIDAuditBase):
     error: Mapped[str | None] = mapped_column(Text)
     transcript: Mapped[str | None] = mapped_column(Text)  # a voice note's words, from the transcription API
 
+    # Lets the ORM insert a new message before its file (a new Message and Media flushed together).
+    message: Mapped[Message] = relationship(lazy="raise")
+
 
 class Shipment(UUIDAuditBase):
     """A parcel the bot can report on; tracking numbers are company-wide."""

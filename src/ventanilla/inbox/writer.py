@@ -187,7 +187,7 @@ class ConversationWriter:
             message.type = MessageType(attachment.type)
             media = Media(
                 service_point_id=conversation.service_point_id,
-                message_id=message.id,
+                message=message,
                 status=MediaStatus.READY,
                 mime_type=attachment.mime_type,
                 file_name=attachment.file_name,

@@ -1,5 +1,7 @@
-// The inbox of a branch: conversations with filters and search, one conversation's messages and history, take
-// over, answer, give back. Everything follows the branch's live events, so nothing needs a reload.
+// The inbox of a branch: conversations with filters and search, one conversation's messages (texts, photos, audio,
+// video, documents, locations, contacts, replies and reactions) and history, take over, answer with a text or a file,
+// give back. Everything follows the branch's live events, so nothing needs a reload.
+// Message content only ever reaches the page through textContent and attributes, never as HTML.
 "use strict";
 
 (() => {
@@ -10,8 +12,47 @@
   const base = `/api/service-points/${pointId}/conversations`;
   const $ = (id) => document.getElementById(id);
   const STATUS = { BOT: "Bot", HUMAN: "Persona" };
-  const DELIVERY = { PENDING: "Pendiente", SENT: "✓ Enviado", DELIVERED: "✓✓ Entregado", READ: "✓✓ Leído", FAILED: "No enviado" };
+  // Delivery of our messages: the ticks repeat the word, which is what screen readers get.
+  const DELIVERY = {
+    PENDING: { ticks: "🕓", text: "Pendiente" },
+    SENT: { ticks: "✓", text: "Enviado" },
+    DELIVERED: { ticks: "✓✓", text: "Entregado" },
+    READ: { ticks: "✓✓", text: "Leído" },
+    FAILED: { ticks: "⚠", text: "No enviado" },
+  };
+  const TYPE_LABEL = {
+    text: "Mensaje",
+    image: "📷 Foto",
+    audio: "🎤 Audio",
+    video: "🎬 Video",
+    document: "📄 Documento",
+    sticker: "Sticker",
+    location: "📍 Ubicación",
+    contact: "👤 Contacto",
+    unsupported: "Mensaje no compatible",
+  };
+  const SENDER = { CUSTOMER: "Cliente", BOT: "Bot", AGENT: "Sucursal" };
   const PAGE = 50;
+  const MAX_PAGE = 200;
+  // What an agent may attach (WhatsApp's own limit by default; the server checks MEDIA_MAX_BYTES again).
+  const MAX_FILE_BYTES = 16 * 1024 * 1024;
+  const MAX_CAPTION_CHARS = 1024;
+  const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/webp"]);
+  const DOCUMENT_TYPES = new Set([
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "text/plain",
+    "text/csv",
+  ]);
+  const DOCUMENT_EXTENSIONS = /\.(pdf|docx?|xlsx?|pptx?|odt|ods|odp|txt|csv)$/i;
 
   const state = {
     filter: "all",
@@ -21,7 +62,11 @@
     openId: null,
     detail: null,
     messages: new Map(),
+    nodes: new Map(), // message id -> {key, node}: unchanged messages keep their node (a playing audio goes on)
     olderCursor: null,
+    stick: true, // the thread is scrolled to its end: new messages and loaded images keep it there
+    file: null, // the file attached to the reply
+    sending: false,
     members: new Map([[me, root.dataset.meName]]),
   };
 
@@ -115,7 +160,7 @@
     try {
       const [detail, page] = await Promise.all([
         V.api("GET", `${base}/${id}`),
-        V.api("GET", `${base}/${id}/messages?limit=${PAGE}`),
+        V.api("GET", `${base}/${id}/messages?limit=${Math.min(MAX_PAGE, Math.max(PAGE, state.messages.size))}`),
       ]);
       if (state.openId !== id) return;
       state.detail = detail;
@@ -128,25 +173,252 @@
     renderThread();
   }
 
+  function humanSize(bytes) {
+    if (bytes === null || bytes === undefined) return "";
+    const number = new Intl.NumberFormat("es", { maximumFractionDigits: 1 });
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${number.format(bytes / 1024)} KB`;
+    return `${number.format(bytes / (1024 * 1024))} MB`;
+  }
+
+  function shorten(text, length = 120) {
+    const flat = (text || "").replace(/\s+/g, " ").trim();
+    return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+  }
+
+  function authorOf(m) {
+    if (m.senderType === "CUSTOMER") return "Cliente";
+    if (m.senderType === "BOT") return "Bot";
+    if (m.senderUserId) return who(m.senderUserId);
+    return m.sentFromPhone ? "Personal de la sucursal" : "Sucursal";
+  }
+
+  // "del cliente" / "de la sucursal": for the names of images and players.
+  function ofWhom(m) {
+    return m.direction === "IN" ? "del cliente" : "de la sucursal";
+  }
+
+  function quoteBlock(m) {
+    const q = m.quote;
+    if (!q) {
+      return V.el("p", { className: "quote missing muted", text: "Responde a un mensaje que no está en esta conversación." });
+    }
+    const sender = SENDER[q.senderType] || q.senderType;
+    const typeLabel = TYPE_LABEL[q.type] || q.type;
+    const text = shorten(q.content, 100);
+    let label;
+    if (q.type === "text") label = text || typeLabel;
+    else label = text ? `${typeLabel}: ${text}` : typeLabel;
+    const button = V.el("button", {
+      type: "button",
+      className: "quote",
+      "aria-label": `Responde a ${sender}: ${label}. Ir al mensaje citado`,
+    },
+    V.el("span", { className: "quote-author", text: sender }),
+    V.el("span", { className: "quote-text", text: label }));
+    button.addEventListener("click", () => goToMessage(q.id));
+    return button;
+  }
+
+  function goToMessage(id) {
+    const target = document.getElementById(`msg-${id}`);
+    if (!target) {
+      V.setStatus($("thread-status"), "El mensaje citado es anterior a los que se muestran: usa «Ver mensajes anteriores».");
+      return;
+    }
+    target.scrollIntoView({ block: "center", behavior: "smooth" });
+    target.focus({ preventScroll: true });
+    target.classList.add("highlight");
+    window.setTimeout(() => target.classList.remove("highlight"), 2000);
+  }
+
+  function mediaState(m) {
+    const media = m.media;
+    if (media.status === "PENDING") {
+      return V.el("p", { className: "media-state muted", text: `${TYPE_LABEL[m.type] || "Archivo"}: descargando…` });
+    }
+    if (media.status === "EXPIRED") {
+      return V.el("p", { className: "media-state muted", text: `${TYPE_LABEL[m.type] || "Archivo"}: archivo vencido` });
+    }
+    if (media.status === "FAILED") {
+      const retry = V.el("button", {
+        type: "button", className: "link", text: "Reintentar", "aria-label": "Reintentar la descarga",
+      });
+      retry.addEventListener("click", () => retryMedia(m, retry));
+      return V.el("p", { className: "media-state failed" },
+        V.el("span", { text: `${TYPE_LABEL[m.type] || "Archivo"}: no se pudo descargar` }), " ", retry);
+    }
+    return null;
+  }
+
+  function keepAtEnd() {
+    if (state.stick) $("messages").scrollTop = $("messages").scrollHeight;
+  }
+
+  function imageView(m, className) {
+    const media = m.media;
+    const name = m.type === "sticker" ? `Sticker ${ofWhom(m)}` : `Foto ${ofWhom(m)}`;
+    const img = V.el("img", { src: media.url, alt: name, loading: "lazy", className, decoding: "async" });
+    img.addEventListener("load", keepAtEnd);
+    if (m.type === "sticker") return img;
+    const link = V.el("a", {
+      href: media.url,
+      target: "_blank",
+      rel: "noopener",
+      className: "media-link",
+      "aria-label": `${name}: ver en tamaño completo`,
+    }, img);
+    link.addEventListener("click", (event) => {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      const viewer = $("viewer");
+      if (!viewer || typeof viewer.showModal !== "function") return; // the link opens a new tab instead
+      event.preventDefault();
+      $("viewer-img").src = media.url;
+      $("viewer-img").alt = m.caption ? `${name}: ${m.caption}` : name;
+      $("viewer-open").href = media.url;
+      viewer.showModal();
+    });
+    return link;
+  }
+
+  function mediaView(m) {
+    const media = m.media;
+    if (!media) return V.el("p", { className: "muted", text: TYPE_LABEL[m.type] || m.type });
+    const waiting = mediaState(m);
+    if (waiting) return waiting;
+    if (m.type === "image") return imageView(m, "thumb");
+    if (m.type === "sticker") return imageView(m, "sticker");
+    if (m.type === "audio") {
+      const label = media.voice ? `Nota de voz ${ofWhom(m)}` : `Audio ${ofWhom(m)}`;
+      const box = V.el("div", { className: "media-audio" },
+        V.el("audio", { controls: true, preload: "none", src: media.url, "aria-label": label }));
+      if (media.voice) box.prepend(V.el("p", { className: "media-kind", text: "🎤 Nota de voz" }));
+      if (media.transcript) {
+        box.append(V.el("p", { className: "transcript" },
+          V.el("span", { className: "transcript-label", text: "Transcripción: " }),
+          V.el("span", { text: media.transcript })));
+      }
+      return box;
+    }
+    if (m.type === "video") {
+      const video = V.el("video", {
+        controls: true, preload: "metadata", src: media.url, className: "media-video", "aria-label": `Video ${ofWhom(m)}`,
+      });
+      video.addEventListener("loadedmetadata", keepAtEnd);
+      return video;
+    }
+    // documents, and any file of a type this page does not show
+    const name = media.fileName || "documento";
+    const size = humanSize(media.size);
+    return V.el("a", {
+      href: media.url,
+      download: name,
+      className: "media-document",
+      "aria-label": `Descargar ${name}${size ? ` (${size})` : ""}`,
+    },
+    V.el("span", { className: "doc-icon", "aria-hidden": "true", text: "📄" }),
+    V.el("span", { className: "doc-name", text: name }),
+    size ? V.el("span", { className: "doc-size", text: size }) : null);
+  }
+
+  function locationView(m) {
+    const place = m.location;
+    if (!place) return V.el("p", { className: "muted", text: TYPE_LABEL.location });
+    const lat = Number(place.latitude);
+    const lon = Number(place.longitude);
+    const query = new URLSearchParams({ mlat: String(lat), mlon: String(lon) });
+    const url = `https://www.openstreetmap.org/?${query}#map=17/${lat}/${lon}`;
+    const title = place.name || "Ubicación";
+    const box = V.el("div", { className: "location" },
+      V.el("a", { href: url, target: "_blank", rel: "noopener noreferrer", className: "location-link" },
+        V.el("span", { "aria-hidden": "true", text: "📍 " }),
+        V.el("span", { text: `${title} (ver en el mapa)` })));
+    if (place.address) box.append(V.el("p", { className: "location-address", text: place.address }));
+    return box;
+  }
+
+  function contactView(m) {
+    const card = m.contact;
+    if (!card) return V.el("p", { className: "muted", text: TYPE_LABEL.contact });
+    const phones = V.el("ul", { className: "contact-phones" });
+    for (const phone of card.phones || []) {
+      phones.append(V.el("li", {}, V.el("a", { href: `tel:${phone.replace(/[^+\d]/g, "")}`, text: phone })));
+    }
+    return V.el("div", { className: "contact-card" },
+      V.el("p", { className: "contact-name" },
+        V.el("span", { "aria-hidden": "true", text: "👤 " }),
+        V.el("span", { text: card.name || "Contacto" })),
+      phones);
+  }
+
+  function bodyOf(m) {
+    const parts = [];
+    const type = m.type || "text";
+    if (type === "text") {
+      parts.push(V.el("p", { className: "msg-text", text: m.content }));
+      return parts;
+    }
+    if (type === "location") parts.push(locationView(m));
+    else if (type === "contact") parts.push(contactView(m));
+    else if (type === "unsupported") parts.push(V.el("p", { className: "msg-unsupported muted", text: "Mensaje no compatible" }));
+    else parts.push(mediaView(m));
+    const caption = m.caption || (type !== "location" && type !== "contact" && type !== "unsupported" ? m.content : "");
+    if (caption) parts.push(V.el("p", { className: "msg-text caption", text: caption }));
+    return parts;
+  }
+
+  function deliveryView(m) {
+    const known = DELIVERY[m.deliveryStatus];
+    const status = V.el("span", { className: `delivery ${m.deliveryStatus.toLowerCase()}` });
+    if (known) {
+      status.append(V.el("span", { className: "ticks", "aria-hidden": "true", text: known.ticks }), ` ${known.text}`);
+    } else {
+      status.textContent = m.deliveryStatus;
+    }
+    return status;
+  }
+
   function messageItem(m) {
-    const author = m.senderType === "CUSTOMER" ? "Cliente" : m.senderType === "BOT" ? "Bot" : who(m.senderUserId);
-    const item = V.el("li", { className: `msg ${m.direction === "IN" ? "in" : "out"} ${m.senderType.toLowerCase()}` });
-    item.append(V.el("p", { className: "msg-author", text: author }), V.el("p", { className: "msg-text", text: m.content }));
+    const note = m.kind === "note";
+    const classes = ["msg", note ? "note" : m.direction === "IN" ? "in" : "out", m.senderType.toLowerCase()];
+    if (m.reaction) classes.push("reacted");
+    const item = V.el("li", { className: classes.join(" "), id: `msg-${m.id}`, tabindex: "-1" });
+    const author = V.el("p", { className: "msg-author", text: note ? `Nota interna de ${authorOf(m)}` : authorOf(m) });
+    if (m.sentFromPhone) author.append(" ", V.el("span", { className: "tag phone", text: "desde el teléfono" }));
+    item.append(author);
+    if (m.replyTo || m.quote) item.append(quoteBlock(m));
+    item.append(...bodyOf(m));
     const meta = V.el("p", { className: "msg-meta" }, V.el("time", { datetime: m.timestamp, text: V.formatTime(m.timestamp) }));
-    if (m.direction === "OUT" && m.deliveryStatus) {
-      meta.append(" · ", V.el("span", {
-        className: `delivery ${m.deliveryStatus.toLowerCase()}`,
-        text: DELIVERY[m.deliveryStatus] || m.deliveryStatus,
-      }));
+    if (!note && m.direction === "OUT" && m.deliveryStatus) {
+      meta.append(" · ", deliveryView(m));
       if (m.deliveryStatus === "FAILED") {
-        if (m.deliveryError) meta.append(V.el("span", { className: "delivery-error", text: ` (${m.deliveryError})` }));
+        const reason = m.failureReason || m.deliveryError;
+        if (reason) meta.append(V.el("span", { className: "delivery-error", text: ` (${reason})` }));
         const retry = V.el("button", { type: "button", className: "link", text: "Reintentar" });
         retry.addEventListener("click", () => retryMessage(m.id, retry));
         meta.append(" ", retry);
       }
     }
     item.append(meta);
+    if (m.reaction) {
+      item.append(V.el("span", {
+        className: "reaction",
+        role: "img",
+        "aria-label": `Reacción del cliente: ${m.reaction}`,
+        text: m.reaction,
+      }));
+    }
     return item;
+  }
+
+  // The node of a message, reused while nothing shown in it changed.
+  function messageNode(m) {
+    const key = JSON.stringify(m) + V.formatTime(m.timestamp);
+    const known = state.nodes.get(m.id);
+    if (known && known.key === key) return known.node;
+    const node = messageItem(m);
+    state.nodes.set(m.id, { key, node });
+    return node;
   }
 
   function eventText(e) {
@@ -185,15 +457,21 @@
     $("older").hidden = !state.olderCursor;
 
     const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const entries = [
-      ...[...state.messages.values()].map((m) => ({ at: m.timestamp, node: () => messageItem(m) })),
+      ...[...state.messages.values()].map((m) => ({ at: m.timestamp, node: () => messageNode(m) })),
       ...d.events.map((e) => ({ at: e.createdAt, node: () => eventItem(e) })),
     ].sort((a, b) => new Date(a.at) - new Date(b.at));
-    list.replaceChildren(...entries.map((entry) => entry.node()));
-    if (atBottom || list.dataset.fresh === "true") {
+    const nodes = entries.map((entry) => entry.node());
+    const focused = list.contains(document.activeElement) ? document.activeElement : null;
+    const scrollTop = list.scrollTop;
+    list.replaceChildren(...nodes);
+    if (focused && list.contains(focused) && document.activeElement !== focused) focused.focus({ preventScroll: true });
+    if (state.stick || list.dataset.fresh === "true") {
       list.scrollTop = list.scrollHeight;
+      state.stick = true;
       list.dataset.fresh = "false";
+    } else {
+      list.scrollTop = scrollTop;
     }
   }
 
@@ -202,7 +480,10 @@
       state.openId = id;
       state.detail = null;
       state.messages = new Map();
+      state.nodes = new Map();
       state.olderCursor = undefined;
+      state.stick = true;
+      clearFile();
       $("messages").replaceChildren();
       $("messages").dataset.fresh = "true";
       $("reply-status").textContent = "";
@@ -256,23 +537,100 @@
     }
   }
 
+  async function retryMedia(m, button) {
+    button.disabled = true;
+    try {
+      await V.api("POST", `/api/service-points/${pointId}/media/${m.media.id}/retry`);
+      const current = state.messages.get(m.id);
+      if (current && current.media) {
+        state.messages.set(m.id, { ...current, media: { ...current.media, status: "PENDING" } });
+      }
+      V.setStatus($("thread-status"), "Descargando el archivo otra vez…");
+      renderThread();
+      refreshThread();
+    } catch (error) {
+      V.setStatus($("thread-status"), error.message, true);
+      button.disabled = false;
+    }
+  }
+
+  // ---- the attached file ----
+
+  function fileProblem(file) {
+    const type = (file.type || "").toLowerCase();
+    const isImage = IMAGE_TYPES.has(type);
+    const isDocument = DOCUMENT_TYPES.has(type) || (!type && DOCUMENT_EXTENSIONS.test(file.name || ""))
+      || (type === "application/octet-stream" && DOCUMENT_EXTENSIONS.test(file.name || ""));
+    if (!isImage && !isDocument) {
+      return `«${file.name || "El archivo"}» no se puede enviar: adjunta una foto (JPG, PNG o WebP) o un documento (PDF, Word, Excel o PowerPoint).`;
+    }
+    if (file.size > MAX_FILE_BYTES) {
+      return `«${file.name}» pesa ${humanSize(file.size)}: el máximo es ${humanSize(MAX_FILE_BYTES)}.`;
+    }
+    if (file.size === 0) return `«${file.name}» está vacío.`;
+    return null;
+  }
+
+  function attach(file) {
+    const status = $("reply-status");
+    const problem = fileProblem(file);
+    if (problem) {
+      V.setStatus(status, problem, true);
+      $("reply-file").value = "";
+      return false;
+    }
+    state.file = file;
+    $("attachment-name").textContent = `${file.name || "imagen"} (${humanSize(file.size)})`;
+    $("attachment").hidden = false;
+    $("reply-text").required = false;
+    V.setStatus(status, "");
+    return true;
+  }
+
+  function clearFile() {
+    state.file = null;
+    $("reply-file").value = "";
+    $("attachment").hidden = true;
+    $("attachment-name").textContent = "";
+    $("reply-text").required = true;
+  }
+
+  function firstFile(list) {
+    return list && list.length ? list[0] : null;
+  }
+
   async function sendReply(event) {
     event.preventDefault();
+    if (state.sending) return;
     const box = $("reply-text");
     const status = $("reply-status");
     const content = box.value.trim();
-    if (!content) {
-      V.setStatus(status, "Escribe una respuesta.", true);
+    const file = state.file;
+    if (!content && !file) {
+      V.setStatus(status, "Escribe una respuesta o adjunta un archivo.", true);
       box.focus();
       return;
     }
+    if (file && content.length > MAX_CAPTION_CHARS) {
+      V.setStatus(status, `Con un archivo, el texto puede tener hasta ${MAX_CAPTION_CHARS} caracteres (tiene ${content.length}).`, true);
+      box.focus();
+      return;
+    }
+    let body = { content };
+    if (file) {
+      body = new FormData();
+      body.append("file", file, file.name || "imagen.png");
+      if (content) body.append("content", content);
+    }
     const button = $("reply").querySelector("button[type=submit]");
     button.disabled = true;
-    V.setStatus(status, "Enviando…");
+    state.sending = true;
+    V.setStatus(status, file ? "Enviando el archivo…" : "Enviando…");
     try {
-      mergeMessages([await V.api("POST", `${base}/${state.openId}/messages`, { content })]);
+      mergeMessages([await V.api("POST", `${base}/${state.openId}/messages`, body)]);
       box.value = "";
-      V.setStatus(status, "Respuesta en camino al cliente.");
+      clearFile();
+      V.setStatus(status, file ? "Archivo en camino al cliente." : "Respuesta en camino al cliente.");
       $("messages").dataset.fresh = "true";
       renderThread();
       loadThread();
@@ -280,6 +638,7 @@
       V.setStatus(status, error.message, true);
     } finally {
       button.disabled = false;
+      state.sending = false;
     }
   }
 
@@ -333,6 +692,77 @@
     }
   });
   $("reply").addEventListener("submit", sendReply);
+  $("messages").addEventListener("scroll", () => {
+    const list = $("messages");
+    state.stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  }, { passive: true });
+  // A taller or shorter thread (the window, the phone's keyboard, an image that loaded) keeps its end in view.
+  if (window.ResizeObserver) new ResizeObserver(keepAtEnd).observe($("messages"));
+  $("reply-file").addEventListener("change", () => {
+    const file = firstFile($("reply-file").files);
+    if (file) attach(file);
+    else clearFile();
+  });
+  $("attachment-remove").addEventListener("click", () => {
+    clearFile();
+    V.setStatus($("reply-status"), "Archivo quitado.");
+    $("reply-file").focus();
+  });
+  $("reply-text").addEventListener("paste", (event) => {
+    const data = event.clipboardData;
+    const image = data && [...data.files].find((file) => file.type.startsWith("image/"));
+    if (!image) return;
+    if (!data.types.includes("text/plain")) event.preventDefault(); // only an image: nothing to paste as text
+    if (attach(image)) V.setStatus($("reply-status"), "Imagen pegada: se enviará con el texto como descripción.");
+  });
+
+  // Drag and drop of a file onto the conversation; a file dropped anywhere else must not replace the page.
+  const hasFiles = (event) => Boolean(event.dataTransfer && [...event.dataTransfer.types].includes("Files"));
+  let dragDepth = 0;
+  const thread = $("thread");
+  const dropping = (on) => {
+    thread.classList.toggle("dropping", on);
+    $("drop-hint").hidden = !on;
+  };
+  thread.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    dropping(true);
+  });
+  thread.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  thread.addEventListener("dragleave", (event) => {
+    if (!hasFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) dropping(false);
+  });
+  thread.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    dragDepth = 0;
+    dropping(false);
+    const files = event.dataTransfer.files;
+    const file = firstFile(files);
+    if (!file) return;
+    if (attach(file)) {
+      const more = files.length > 1 ? " Solo se envía un archivo a la vez: se adjuntó el primero." : "";
+      V.setStatus($("reply-status"), `Archivo adjunto.${more}`);
+      $("reply-text").focus();
+    }
+  });
+  window.addEventListener("dragover", (event) => { if (hasFiles(event)) event.preventDefault(); });
+  window.addEventListener("drop", (event) => { if (hasFiles(event)) event.preventDefault(); });
+
+  // The full-size photo.
+  const viewer = $("viewer");
+  $("viewer-close").addEventListener("click", () => viewer.close());
+  viewer.addEventListener("click", (event) => { if (event.target === viewer) viewer.close(); });
+  viewer.addEventListener("close", () => { $("viewer-img").removeAttribute("src"); });
   $("reply-text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply").requestSubmit();
   });
@@ -344,6 +774,8 @@
       else if (e.direction === "IN") V.announce("Nuevo mensaje de un cliente.");
     },
     "message.status": (e) => { if (e.conversationId === state.openId) refreshThread(); },
+    // its file arrived or failed, a reaction, a transcript
+    "message.updated": (e) => { if (e.conversationId === state.openId) refreshThread(); },
     "conversation.updated": (e) => {
       refreshList();
       if (e.conversationId === state.openId) refreshThread();
