@@ -5,20 +5,26 @@ Phones "scan" QR codes, drop connections, log out and write messages through the
 point's socket sent is appended to `$VENTANILLA_DATA_DIR/simulator/sent-<point>.jsonl`, so tests and demos can
 count what customers really received, across restarts. Like whatsmeow, it honours caller-chosen message ids: a
 resend with the same id does not show the customer a second copy.
+
+Files travel as on WhatsApp: the sender uploads them to a media server (`MediaServer`, WhatsApp's CDN here) and the
+message carries only a handle; the receiving socket downloads them later, and a file the server no longer has is
+gone for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import string
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from uuid import UUID
 
 from ventanilla.whatsapp.transport import (
@@ -27,7 +33,10 @@ from ventanilla.whatsapp.transport import (
     EventSink,
     InboundMessage,
     LoggedOut,
+    MediaRef,
+    OutgoingMedia,
     QrCode,
+    Reaction,
     Receipt,
     TransportError,
 )
@@ -36,18 +45,87 @@ logger = logging.getLogger(__name__)
 SESSION_FILE = "simulator-session.json"
 INDEX_CACHE_KIB = 2048  # SQLite's page cache for the index of sent ids; the rest stays on disk
 _INDEX_ID = "INSERT OR IGNORE INTO sent (point, id) VALUES (?, ?)"
+_SHA256_HEX = frozenset("0123456789abcdef")
 
 
 class SimulatorError(Exception):
     """The simulated phone cannot do that now (no QR pending, socket not connected)."""
 
 
+class MediaServer:
+    """WhatsApp's media server, simulated: a file uploaded once is kept under its SHA-256 (0600), and the handle a
+    message carries is that digest. Deleting a file is how a test makes a download "expired"."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def upload(self, data: bytes) -> str:
+        """Keep `data` (once) and return its digest. Blocking: run in a thread."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.directory / digest
+        if target.exists():
+            return digest
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = self.directory / f".{digest}.{secrets.token_hex(4)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, target)  # never a half file under its real name
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return digest
+
+    def fetch(self, handle: bytes, max_bytes: int) -> bytes:
+        """The file a handle names; TransportError(permanent=True) when it never will be (unknown, gone, too large).
+        Blocking: run in a thread."""
+        digest = handle.decode("ascii", "replace")
+        if len(digest) != 64 or not _SHA256_HEX.issuperset(digest):
+            raise TransportError("not a media handle of this network", permanent=True)
+        path = self.directory / digest
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise TransportError(f"the file has {size} bytes, more than {max_bytes}", permanent=True)
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise TransportError("the media server no longer has this file (expired)", permanent=True) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SentMedia:
+    mime_type: str
+    file_name: str | None
+    size: int
+    sha256: str  # the bytes are on the media server under this name
+
+
 @dataclass(frozen=True, slots=True)
 class SentMessage:
+    """One line of the record. `text` is the caption of a file; `from_phone`: written on the linked phone itself."""
+
     to: str
     text: str
     message_id: str
     sent_at: str
+    media: SentMedia | None = None
+    from_phone: bool = False
+
+    def to_json(self) -> str:
+        line: dict[str, Any] = asdict(self)
+        if line["media"] is None:  # text sent by this service: the line as it always was
+            del line["media"]
+        if not line["from_phone"]:
+            del line["from_phone"]
+        return json.dumps(line, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> SentMessage:
+        """Also reads lines written before files and phone-sent messages were recorded."""
+        fields = json.loads(line)
+        media = fields.pop("media", None)
+        return cls(**fields, media=SentMedia(**media) if media else None)
 
 
 class SentRecord:
@@ -73,7 +151,7 @@ class SentRecord:
         if not path.exists():
             return []
         with path.open() as handle:
-            return [SentMessage(**json.loads(line)) for line in handle if line.strip()]
+            return [SentMessage.from_json(line) for line in handle if line.strip()]
 
     def append(self, service_point_id: UUID, message: SentMessage) -> bool:
         """Record `message`; False when its id was already delivered (the phone shows it once)."""
@@ -86,7 +164,7 @@ class SentRecord:
             if handle is None:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 handle = self._files[service_point_id] = self._path(service_point_id).open("a")
-            handle.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+            handle.write(message.to_json() + "\n")
             handle.flush()
         except BaseException:
             index.execute("DELETE FROM sent WHERE point = ? AND id = ?", key)  # not delivered: may be sent again
@@ -180,11 +258,31 @@ class SimulatorSocket:
         return f"{code[:4]}-{code[4:]}"
 
     async def send_text(self, to_phone: str, text: str, message_id: str) -> str:
-        if not self.connected or self.closed:
-            raise TransportError("websocket not connected")
+        self._require_open()
         sent_at = datetime.now(UTC).isoformat()
         self.network.record.append(self.service_point_id, SentMessage(to_phone, text, message_id, sent_at))
         return message_id
+
+    async def send_media(self, to_phone: str, media: OutgoingMedia, caption: str, message_id: str) -> str:
+        """Upload, then send: the phone gets the caption and the file, which stays on the media server."""
+        self._require_open()
+        if self.network.record.has(self.service_point_id, message_id):
+            return message_id  # a resend: neither uploaded nor shown again
+        digest = await asyncio.to_thread(self.network.media.upload, media.data)
+        self._require_open()  # the upload took a while: the socket may have dropped meanwhile
+        sent = SentMedia(media.mime_type, media.file_name, len(media.data), digest)
+        sent_at = datetime.now(UTC).isoformat()
+        self.network.record.append(self.service_point_id, SentMessage(to_phone, caption, message_id, sent_at, sent))
+        return message_id
+
+    async def download(self, media: MediaRef, max_bytes: int) -> bytes:
+        self._require_open()
+        return await asyncio.to_thread(self.network.media.fetch, media.handle, max_bytes)
+
+    def _require_open(self) -> None:
+        """For the service's calls: a TransportError, as a real socket raises (the caller may try again later)."""
+        if not self.connected or self.closed:
+            raise TransportError("websocket not connected")
 
     # --- the phone side (called by the simulator endpoints) ---
 
@@ -208,15 +306,32 @@ class SimulatorSocket:
         else:
             await self.events(Disconnected(reason="network"))
 
-    async def deliver(self, message: InboundMessage) -> None:
+    async def deliver(self, message: InboundMessage | Reaction) -> None:
+        """A customer's message (or reaction) reaches the socket; its files are on the media server already."""
+        self.require_connected()
+        await self.events(message)
+
+    async def write_from_phone(self, to_phone: str, text: str, message_id: str) -> None:
+        """The branch's staff write on the linked phone itself: the customer receives it (the record says so), and
+        the socket sees it as a message of the chat that this service did not send."""
+        self.require_connected()
+        now = datetime.now(UTC)
+        sent = SentMessage(to_phone, text, message_id, now.isoformat(), from_phone=True)
+        self.network.record.append(self.service_point_id, sent)
+        await self.events(
+            InboundMessage(
+                provider_message_id=message_id, customer_phone=to_phone, text=text, timestamp=now, from_phone=True
+            )
+        )
+
+    def require_connected(self) -> None:
+        """For the phone side (the simulator endpoints): a SimulatorError, answered 409."""
         if not self.connected:
             raise SimulatorError("the point is not connected")
-        await self.events(message)
 
     async def acknowledge(self, receipt: Receipt) -> None:
         """The customer's phone reports it received (or read) messages this socket sent."""
-        if not self.connected:
-            raise SimulatorError("the point is not connected")
+        self.require_connected()
         await self.events(receipt)
 
     async def _rotate_qr_codes(self) -> None:
@@ -242,6 +357,7 @@ class SimulatorTransport:
     def __init__(self, data_dir: Path, qr_seconds: tuple[float, float] = (60.0, 20.0)) -> None:
         self.qr_seconds = qr_seconds
         self.record = SentRecord(data_dir / "simulator")
+        self.media = MediaServer(data_dir / "simulator" / "media")
         self.sockets: dict[UUID, SimulatorSocket] = {}
         self.background: set[asyncio.Task[None]] = set()
 
