@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Ventanilla needs Python 3.11 or newer on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ocr]'
 	touch $@
 
 clean:

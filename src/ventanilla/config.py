@@ -64,6 +64,7 @@ class Settings:
     media_dir: Path | None = None  # stored media files; None: `data_dir / "media"`
     media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES  # largest file accepted in or out
     media_retention_days: int = DEFAULT_MEDIA_RETENTION_DAYS  # files older than this are deleted (the message stays)
+    openai_transcription_model: str = "gpt-4o-mini-transcribe"  # voice notes, with OPENAI_API_KEY
 
     @property
     def media_path(self) -> Path:
@@ -124,6 +125,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         media_retention_days=_whole_number(
             "MEDIA_RETENTION_DAYS", get("MEDIA_RETENTION_DAYS"), DEFAULT_MEDIA_RETENTION_DAYS, 1, 36_500
         ),
+        openai_transcription_model=get("OPENAI_TRANSCRIPTION_MODEL") or "gpt-4o-mini-transcribe",
     )
 
 

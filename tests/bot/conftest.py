@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tests.conftest import TEST_JWT_SECRET
 from tests.fakes.openai_server import FakeOpenAI, running_fake_openai
 from ventanilla.bot import Bot, BotRequest, Turn
+from ventanilla.bot.decision import Attachment
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.models import Faq, ServicePoint, Shipment, ShipmentStatus
 
@@ -135,6 +136,20 @@ async def insert_world(session: AsyncSession) -> BotWorld:
 def bot_request(point: uuid.UUID, text: str, history: Sequence[Turn] = ()) -> BotRequest:
     return BotRequest(
         service_point_id=point, conversation_id=uuid.uuid4(), message_ids=[uuid.uuid4()], text=text, history=history
+    )
+
+
+def media_request(
+    point: uuid.UUID, attachments: Sequence[Attachment], text: str = "", history: Sequence[Turn] = ()
+) -> BotRequest:
+    """A turn of messages with files (and their captions, `text`), one message per attachment."""
+    return BotRequest(
+        service_point_id=point,
+        conversation_id=uuid.uuid4(),
+        message_ids=[a.message_id for a in attachments],
+        text=text,
+        history=history,
+        attachments=tuple(attachments),
     )
 
 

@@ -1,8 +1,10 @@
-"""A local OpenAI-compatible chat completions server, scripted response by response, for tests of the real SDK.
+"""A local OpenAI-compatible server (chat completions, audio transcriptions), scripted response by response, for
+tests of the real SDK.
 
-Each test queues what the "model" does next (a completion with or without tool calls, an HTTP error, a delay) and
-afterwards reads what the server received. It runs uvicorn with a plain ASGI app in a background thread, on a
-socket bound to a free port before the thread starts, so there is no race for the port.
+Each test queues what the "model" does next (a completion with or without tool calls, an HTTP error, a delay; a
+transcript) and afterwards reads what the server received (image inputs included, and the uploaded audio). It runs
+uvicorn with a plain ASGI app in a background thread, on a socket bound to a free port before the thread starts, so
+there is no race for the port.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from uuid import uuid4
 
 import uvicorn
 
 COMPLETIONS_PATH = "/v1/chat/completions"
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,30 @@ class ReceivedRequest:
 
     @property
     def asked(self) -> str:
-        """What the customer said last (the turn's text)."""
-        return self.messages("user")[-1]["content"]
+        """What the customer said last (the turn's text; the text part when photos came with it)."""
+        content = self.messages("user")[-1]["content"]
+        if isinstance(content, str):
+            return content
+        return "\n".join(part["text"] for part in content if part["type"] == "text")
+
+    @property
+    def images(self) -> list[str]:
+        """The image inputs of the customer's last message: their URLs (data URLs for customers' photos)."""
+        content = self.messages("user")[-1]["content"]
+        if isinstance(content, str):
+            return []
+        return [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+
+
+@dataclass(frozen=True)
+class ReceivedAudio:
+    """A transcription request: its form fields and the uploaded file."""
+
+    headers: dict[str, str]
+    fields: dict[str, str]
+    file_name: str
+    content_type: str
+    data: bytes
 
 
 def tool_call(name: str, arguments: str | Mapping[str, Any], call_id: str | None = None) -> dict[str, Any]:
@@ -77,6 +105,11 @@ def completion(content: str | None = None, tool_calls: Sequence[dict[str, Any]] 
     return Step(200, body, delay=delay)
 
 
+def transcription(text: str, *, delay: float = 0.0) -> Step:
+    """What the transcription API answers with `response_format=json`."""
+    return Step(200, {"text": text}, delay=delay)
+
+
 def error(status: int, message: str = "scripted error", *, retry_after_ms: int | None = 5) -> Step:
     """An API error; a short Retry-After keeps the SDK's retries fast in tests."""
     headers = {} if retry_after_ms is None else {"retry-after-ms": str(retry_after_ms)}
@@ -88,15 +121,22 @@ class FakeOpenAI:
 
     def __init__(self, default: Step | None = None) -> None:
         self._script: deque[Step] = deque()
+        self._transcripts: deque[Step] = deque()
         self._default = default  # answered when the script is empty (benchmarks); None: an empty script is a bug
         self._rules: list[Callable[[ReceivedRequest], Step | None]] = []
         self._lock = threading.Lock()
-        self.requests: list[ReceivedRequest] = []
+        self.requests: list[ReceivedRequest] = []  # chat completions
+        self.transcriptions: list[ReceivedAudio] = []
         self.url = ""
 
     def script(self, *steps: Step) -> None:
         with self._lock:
             self._script.extend(steps)
+
+    def transcribe(self, *steps: Step) -> None:
+        """Queue the answers of the transcription endpoint (`transcription(...)` or `error(...)`)."""
+        with self._lock:
+            self._transcripts.extend(steps)
 
     def repeat(self, step: Step, times: int) -> None:
         self.script(*([step] * times))
@@ -121,21 +161,58 @@ class FakeOpenAI:
             chunks.append(event.get("body", b""))
             if not event.get("more_body"):
                 break
-        if scope["path"] != COMPLETIONS_PATH or scope["method"] != "POST":
+        headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+        if scope["method"] == "POST" and scope["path"] == COMPLETIONS_PATH:
+            step = self._completion(ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks))))
+        elif scope["method"] == "POST" and scope["path"] == TRANSCRIPTIONS_PATH:
+            step = self._transcription(headers, b"".join(chunks))
+        else:
             await _respond(send, Step(404, {"error": {"message": "not found", "type": "invalid_request_error"}}))
             return
-        headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
-        request = ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks)))
-        with self._lock:
-            self.requests.append(request)
-            step = next((found for rule in self._rules if (found := rule(request)) is not None), None)
-            if step is None:
-                step = self._script.popleft() if self._script else self._default
         if step is None:  # an unscripted call is a test bug: fail it loudly and do not let the SDK retry
             step = Step(500, {"error": {"message": "script exhausted"}}, {"x-should-retry": "false"})
         if step.delay:
             await asyncio.sleep(step.delay)
         await _respond(send, step)
+
+    def _completion(self, request: ReceivedRequest) -> Step | None:
+        with self._lock:
+            self.requests.append(request)
+            step = next((found for rule in self._rules if (found := rule(request)) is not None), None)
+            if step is None:
+                step = self._script.popleft() if self._script else self._default
+        return step
+
+    def _transcription(self, headers: dict[str, str], body: bytes) -> Step | None:
+        form = _multipart(headers.get("content-type", ""), body)
+        if form is None or "file" not in form[1] or "model" not in form[0]:
+            return Step(400, {"error": {"message": "expected multipart with file and model", "type": "invalid"}})
+        fields, files = form
+        file_name, content_type, data = files["file"]
+        with self._lock:
+            self.transcriptions.append(ReceivedAudio(headers, fields, file_name, content_type, data))
+            return self._transcripts.popleft() if self._transcripts else None
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]] | None:
+    """A multipart/form-data body's fields and files (name -> (file name, type, bytes)), by the standard library."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not isinstance(parsed, Message) or not parsed.is_multipart():
+        return None
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for part in parsed.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if not isinstance(name, str):
+            continue
+        if (file_name := part.get_filename()) is not None:
+            files[name] = (file_name, part.get_content_type(), payload)
+        else:
+            fields[name] = payload.decode()
+    return fields, files
 
 
 async def _respond(send: Any, step: Step) -> None:

@@ -5,12 +5,13 @@ The bot decides and never writes; the pipeline stores the reply, the handoff and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from ventanilla.db.models import SenderType
+from ventanilla.db.models import MessageType, SenderType
 
 Engine = Literal["openai", "offline"]
 Outcome = Literal["ok", "not_found", "invalid_arguments", "unknown_tool", "error"]
@@ -21,7 +22,21 @@ class Turn:
     """One earlier message of the conversation, as the bot sees it."""
 
     sender: SenderType
-    text: str
+    text: str  # the text, a media message's caption, or a voice note's transcript
+    type: MessageType = MessageType.TEXT  # what the message held: the bot knows it asked for text after a file
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What a message of the turn held besides its caption: a file the bot may read (a photo of a label, a voice
+    note), or something it cannot (a document, a sticker, a location...)."""
+
+    message_id: UUID
+    type: MessageType
+    mime_type: str | None = None  # sniffed from the bytes once the file is stored
+    path: Path | None = None  # the stored file; None when there is none to read (failed, expired, not a file)
+    voice: bool = False  # a voice note recorded in the chat, not an audio file
+    transcript: str | None = None  # a voice note already transcribed (a turn tried again)
 
 
 @dataclass(frozen=True)
@@ -32,9 +47,10 @@ class BotRequest:
     service_point_id: UUID
     conversation_id: UUID
     message_ids: Sequence[UUID]  # in the order the customer sent them
-    text: str  # their texts, one per line
+    text: str  # their texts (a media message's caption), one per line
     history: Sequence[Turn]  # earlier messages, oldest first
     allow_model: bool = True  # False once the point has spent its daily model calls: the offline engine answers
+    attachments: Sequence[Attachment] = ()  # the turn's photos, voice notes and other non-text, in order
 
     @property
     def message_id(self) -> UUID:
@@ -65,3 +81,4 @@ class BotDecision:
     fallback_reason: str | None  # why the offline engine answered although an API key is configured
     tool_calls: Sequence[ToolCallRecord]
     model_calls: int = 0  # requests made to the model in this turn (what the daily cap counts)
+    transcripts: Mapping[UUID, str] = field(default_factory=dict)  # voice notes heard this turn, by message id

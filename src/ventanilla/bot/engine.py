@@ -3,15 +3,21 @@
 With an API key the OpenAI engine answers; when it cannot (timeout, API error after the SDK's retries) the offline
 engine answers the same request with the same toolbox, so the audit keeps every tool call of the turn, and the
 decision says why (`fallback_reason`) for the pipeline to count. Logs carry ids and reasons, never message text.
+
+Voice notes are transcribed before either engine answers, so a model that fails after hearing them still lets the
+offline engine answer their words; the transcripts travel in the decision for the pipeline to store.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from uuid import UUID
 
+from ventanilla.bot.attachments import heard
 from ventanilla.bot.decision import BotDecision, BotRequest, Engine
 from ventanilla.bot.lookups import SessionFactory, ShipmentLookup
+from ventanilla.bot.ocr import PhotoReader
 from ventanilla.bot.offline import decide_offline
 from ventanilla.bot.orchestrator import ModelUnavailable, OpenAIEngine
 from ventanilla.bot.replies import cap, handoff
@@ -41,9 +47,11 @@ class Bot:
         timeout: float = 15.0,
         max_retries: int = 2,
         max_parallel: int = 256,
+        ocr_concurrency: int | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._shipments = ShipmentLookup(session_factory)
+        self._photos = PhotoReader(ocr_concurrency)
         self._model = (
             OpenAIEngine(settings, timeout=timeout, max_retries=max_retries, max_parallel=max_parallel)
             if settings.openai_api_key
@@ -67,19 +75,21 @@ class Bot:
         if self._model is not None and not request.allow_model:
             engine, fallback_reason = "offline", FALLBACK_DAILY_CAP
             toolbox.engine = engine
+        transcripts: dict[UUID, str] = {}
         try:
             if engine == "offline":
-                answer = await decide_offline(request, toolbox)
+                answer = await decide_offline(heard(request, {}), toolbox, self._photos)
             else:
                 try:
-                    answer = await self._model.decide(request, toolbox)
+                    transcripts = await self._model.transcribe(request, toolbox)
+                    answer = await self._model.decide(heard(request, transcripts), toolbox)
                 except ModelUnavailable as exc:
                     engine, fallback_reason = "offline", exc.reason
                     toolbox.engine = engine
                     log.warning(
                         "bot fallback to the offline engine (%s) for message %s", exc.reason, request.message_id
                     )
-                    answer = await decide_offline(request, toolbox)
+                    answer = await decide_offline(heard(request, transcripts), toolbox, self._photos)
         except Exception as exc:
             # A bug must not leave the customer in silence. Type and stack only: the error may quote their message.
             stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -96,4 +106,5 @@ class Bot:
             fallback_reason=fallback_reason,
             tool_calls=tuple(toolbox.records),
             model_calls=toolbox.model_calls,
+            transcripts=transcripts,
         )

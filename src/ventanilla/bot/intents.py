@@ -85,12 +85,17 @@ _COURTESY_FILLER = re.compile(r"muchas|mil|hasta|de|por|todo|la|su|ayuda|muy|ama
 _HELP = re.compile(r"\b(ayuda|ayudame|menu|opciones|que puedes hacer|que haces|como funciona|informacion|info)\b")
 
 
-def tracking_numbers(text: str) -> list[str]:
-    """Canonical tracking numbers written anywhere in `text`, in order, at most MAX_NUMBERS."""
+def tracking_numbers(text: str, *, printed: bool = False) -> list[str]:
+    """Canonical tracking numbers written anywhere in `text`, in order, at most MAX_NUMBERS.
+
+    `printed`: text read from a photo, where OCR drops the spaces ("Tel0991234567"), so a word before digits is
+    a word even when nothing separates them.
+    """
     found: list[str] = []
     for match in _NUMBER_CANDIDATE.finditer(text):
         letters, separator, digits = match.groups()
-        if separator.strip() == "" and separator and _WORD_BEFORE_NUMBER.fullmatch(fold(letters)):
+        spaced = separator.strip() == "" and (bool(separator) or printed)
+        if spaced and _WORD_BEFORE_NUMBER.fullmatch(fold(letters)):
             continue
         number = normalize_tracking_number(letters + digits)
         if number is not None and number not in found:

@@ -1,8 +1,10 @@
 """The offline engine: deterministic Spanish rules doing the model's jobs with the same tools.
 
 It answers when no API key is configured and whenever the model cannot (timeouts, API errors), so it must be
-good enough on its own: hand over to a person first (asked for, angry customer), then tracking, then the small
-talk, then FAQs; and hand over when it fails to understand twice in a row rather than loop on a help text.
+good enough on its own: hand over to a person first (asked for, angry customer), then tracking (written, or printed
+on a photo of the label and read by OCR), then the small talk, then FAQs; and hand over when it fails to understand
+twice in a row rather than loop on a help text. What it cannot read (a voice note, a document, a photo without a
+number) gets a request for text, and a person the second time in a row.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Sequence
 import msgspec
 
 from ventanilla.bot import intents
+from ventanilla.bot.attachments import only_attachments, photos, unreadable
 from ventanilla.bot.decision import BotRequest
+from ventanilla.bot.ocr import PhotoReader
 from ventanilla.bot.replies import (
     ASK_TRACKING_NUMBER,
     GREETING,
@@ -38,7 +42,7 @@ REASON_LOOKUP_FAILED = "El bot no pudo consultar la información."
 HELLO = "¡Hola! "
 
 
-async def decide_offline(request: BotRequest, toolbox: Toolbox) -> Answer:
+async def decide_offline(request: BotRequest, toolbox: Toolbox, reader: PhotoReader | None = None) -> Answer:
     text = request.text[: intents.MAX_ANALYZED_CHARS]
     folded = intents.fold(text)
     earlier = [t.text[: intents.MAX_ANALYZED_CHARS] for t in request.history if t.sender == SenderType.CUSTOMER]
@@ -46,6 +50,10 @@ async def decide_offline(request: BotRequest, toolbox: Toolbox) -> Answer:
         return handoff(reason)
     hello = HELLO if intents.greets(folded) else ""
     numbers = intents.tracking_numbers(text)
+    if not numbers and reader is not None and (printed := await _printed_numbers(request, reader)):
+        return await _track_printed(printed, toolbox, hello)
+    if only_attachments(request):
+        return unreadable(request, "offline")
     if not numbers and intents.asks_about_tracking(folded):
         numbers = intents.latest_tracking_numbers(earlier)  # "¿y dónde está mi paquete?" after giving the number
         if not numbers:
@@ -80,6 +88,28 @@ async def _track(numbers: Sequence[str], toolbox: Toolbox, hello: str) -> Answer
     if any(result.record.outcome == "error" for result in results):
         return _lookup_failed()
     return Answer(hello + (tracking_reply([result.record for result in results]) or ASK_TRACKING_NUMBER))
+
+
+async def _printed_numbers(request: BotRequest, reader: PhotoReader) -> list[str]:
+    """Tracking numbers printed on the turn's photos, in order, at most MAX_NUMBERS."""
+    found: list[str] = []
+    for photo in photos(request):
+        assert photo.path is not None
+        text = await reader.read(photo.path)
+        for number in intents.tracking_numbers(text or "", printed=True):
+            if number not in found:
+                found.append(number)
+    return found[: intents.MAX_NUMBERS]
+
+
+async def _track_printed(numbers: Sequence[str], toolbox: Toolbox, hello: str) -> Answer:
+    """Like `_track`, but a label carries other codes: when some number is a shipment, only those are answered."""
+    results = [await toolbox.track(number) for number in numbers]
+    if any(result.record.outcome == "error" for result in results):
+        return _lookup_failed()
+    records = [result.record for result in results]
+    shipments = [record for record in records if record.outcome == "ok"]
+    return Answer(hello + (tracking_reply(shipments or records) or ASK_TRACKING_NUMBER))
 
 
 async def _faq(text: str, toolbox: Toolbox, hello: str, request: BotRequest) -> Answer:

@@ -34,6 +34,16 @@ NOT_UNDERSTOOD_OPENING = "Disculpa, no entendí tu mensaje."
 NOT_UNDERSTOOD = f"{NOT_UNDERSTOOD_OPENING} {HELP}"
 TRY_LATER = "Disculpa, no pude consultar la información en este momento. "
 HOLD_ON = "Un momento, por favor: estoy revisando tus mensajes y te respondo enseguida."
+# What the bot cannot read asks for text; a second one in a row goes to a person (see `attachments`).
+PHOTO_WITHOUT_NUMBER = "No pude leer un número de guía en la imagen. ¿Me lo escribes?"
+PHOTO_UNREADABLE = "No pude abrir la imagen. ¿Me escribes tu consulta o tu número de guía?"
+VOICE_NOTE = "Por ahora no puedo escuchar notas de voz. ¿Me escribes tu consulta?"
+VOICE_NOT_UNDERSTOOD = "No logré entender la nota de voz. ¿Me escribes tu consulta?"
+CANNOT_OPEN = "No puedo abrir este tipo de mensaje. ¿Me escribes tu consulta en un mensaje de texto?"
+LOCATION = "¡Gracias por tu ubicación! ¿En qué te ayudo? Escríbeme tu consulta o tu número de guía."
+ASKED_FOR_TEXT = frozenset(
+    {PHOTO_WITHOUT_NUMBER, PHOTO_UNREADABLE, VOICE_NOTE, VOICE_NOT_UNDERSTOOD, CANNOT_OPEN, LOCATION}
+)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Decisions: what the bot decided lands in one transaction, for many conversations at once.
 
 The reply (PENDING in the outbox), the handoff and its history entry, the tool-call audit, the point's model calls
-of the day, and "these messages are handled". A batch that fails because of one conversation's rows is split until
-that conversation fails alone (the others are written); its messages stay unhandled, and their attempt count
-(see `context`) bounds how often that can happen. The bot hands over text already made storable (`BotDecision`).
+of the day, the transcripts of the voice notes the bot heard (shown to agents), and "these messages are handled".
+A batch that fails because of one conversation's rows is split until that conversation fails alone (the others are
+written); its messages stay unhandled, and their attempt count (see `context`) bounds how often that can happen.
+The bot hands over text already made storable (`BotDecision`).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from ventanilla.db.models import (
     ConversationEvent,
     ConversationStatus,
     Direction,
+    Media,
     Message,
     SenderType,
     ToolCall,
 )
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import handoff_event_values, outgoing_values
-from ventanilla.live.events import HandoffRequested, MessageCreated, after_commit
+from ventanilla.live.events import HandoffRequested, MessageCreated, MessageUpdated, after_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +83,22 @@ class Decisions:
                 ).scalars()
             )
             audit, replies, handoffs, events, usage, results = [], [], [], [], {}, []
+            transcripts: list[dict[str, object]] = []
             for request, decision in decided:
                 if not newly_handled.intersection(request.message_ids):  # a duplicate run of the same turn
                     results.append(None)
                     continue
+                for message_id, transcript in decision.transcripts.items():
+                    if message_id in request.message_ids:  # only this turn's messages, whatever the bot said
+                        transcripts.append({"mid": message_id, "words": transcript})
+                        after_commit(
+                            session,
+                            MessageUpdated(
+                                service_point_id=request.service_point_id,
+                                conversation_id=request.conversation_id,
+                                message_id=message_id,
+                            ),
+                        )
                 if decision.model_calls:
                     usage[request.service_point_id] = usage.get(request.service_point_id, 0) + decision.model_calls
                 audit.extend(
@@ -137,6 +151,13 @@ class Decisions:
                             reason=reason,
                         ),
                     )
+            if transcripts:
+                await connection.execute(
+                    update(Media.__table__)
+                    .where(Media.__table__.c.message_id == bindparam("mid"))
+                    .values(transcript=bindparam("words"), updated_at=now),
+                    transcripts,
+                )
             if audit:
                 await connection.execute(insert(ToolCall.__table__), audit)
             if replies:

@@ -65,6 +65,7 @@ class InboundPipeline:
         journal_dir: Path,
         policy: PipelinePolicy | None = None,
         daily_model_calls: int | None = None,
+        media_dir: Path | None = None,
     ) -> None:
         self.bot = bot
         self.queued = queued  # tells the delivery worker a reply is waiting
@@ -72,7 +73,7 @@ class InboundPipeline:
         self.policy = policy = policy or PipelinePolicy()
         self.journal = Journal(journal_dir)
         self.intake = Intake(sessions, self.journal, IntakePolicy(retry_seconds=policy.store_retry_seconds))
-        self.context = Context(sessions, ContextPolicy(policy.max_attempts, daily_model_calls))
+        self.context = Context(sessions, ContextPolicy(policy.max_attempts, daily_model_calls, media_dir))
         self.decisions = Decisions(sessions)
         self.limiter = CustomerLimiter(policy.customer_turns, policy.customer_window_seconds)
         self.slots = FairSlots(policy.concurrency, policy.reserve)
