@@ -205,7 +205,7 @@ class SimulatorController(Controller):
     )
     async def inbound(
         self,
-        sp_id: UUID,
+        sp_id: FromPath[UUID],
         data: JSONBody[SimulatorInbound],
         state: State,
         simulator: NamedDependency[SimulatorTransport],
@@ -224,7 +224,7 @@ class SimulatorController(Controller):
     )
     async def inbound_batch(
         self,
-        sp_id: UUID,
+        sp_id: FromPath[UUID],
         data: JSONBody[list[SimulatorInbound]],
         state: State,
         simulator: NamedDependency[SimulatorTransport],
