@@ -21,6 +21,8 @@ from ventanilla.db.models import (
     DeliveryStatus,
     Direction,
     Faq,
+    Media,
+    MediaStatus,
     MemberRole,
     Membership,
     Message,
@@ -73,6 +75,9 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
     session.add_all(
         [failed, faq, Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED)]
     )
+    await session.flush()
+    media = Media(service_point_id=point, message_id=failed.id, status=MediaStatus.FAILED, source=b"handle")
+    session.add(media)  # a download that failed: GET says 409, its retry is allowed
     await session.commit()
     return {
         "sp_id": str(point),
@@ -81,6 +86,7 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
         "faq_id": str(faq.id),
         "tracking_number": f"{tag}123456",
         "user_id": str(extra.id),
+        "media_id": str(media.id),
     }
 
 
@@ -166,6 +172,8 @@ async def test_resources_of_b_under_a_path_are_not_found(
         ("PATCH", f"{base}/shipments/{resources_b['tracking_number']}", {"destination": "X"}),
         ("DELETE", f"{base}/shipments/{resources_b['tracking_number']}", None),
         ("GET", f"{base}/faqs/{resources_b['faq_id']}", None),
+        ("GET", f"{base}/media/{resources_b['media_id']}", None),
+        ("POST", f"{base}/media/{resources_b['media_id']}/retry", None),
         ("PATCH", f"{base}/faqs/{resources_b['faq_id']}", {"answer": "X"}),
         ("DELETE", f"{base}/faqs/{resources_b['faq_id']}", None),
     ):

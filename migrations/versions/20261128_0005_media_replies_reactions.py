@@ -68,7 +68,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_media")),
         sa.UniqueConstraint("message_id", name=op.f("uq_media_message_id")),
     )
-    op.create_index("ix_media_pending", "media", ["next_attempt_at"], postgresql_where=sa.text("status = 'PENDING'"))
+    op.create_index(
+        "ix_media_pending_point",
+        "media",
+        ["service_point_id", "next_attempt_at", "id"],
+        postgresql_where=sa.text("status = 'PENDING'"),
+    )
     op.create_index("ix_media_ready_created", "media", ["created_at"], postgresql_where=sa.text("status = 'READY'"))
     op.create_index(op.f("ix_media_service_point_id"), "media", ["service_point_id"])
     op.create_index("ix_media_sha256", "media", ["sha256"])
@@ -102,5 +107,5 @@ def downgrade() -> None:
     op.drop_index("ix_media_sha256", table_name="media")
     op.drop_index(op.f("ix_media_service_point_id"), table_name="media")
     op.drop_index("ix_media_ready_created", table_name="media", postgresql_where=sa.text("status = 'READY'"))
-    op.drop_index("ix_media_pending", table_name="media", postgresql_where=sa.text("status = 'PENDING'"))
+    op.drop_index("ix_media_pending_point", table_name="media", postgresql_where=sa.text("status = 'PENDING'"))
     op.drop_table("media")

@@ -33,14 +33,20 @@ from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
 from ventanilla.http_errors import (
+    MEDIA_ERROR_STATUS,
     database_error_handler,
     log_uncaught,
+    media_error_handler,
     read_input_strictly,
     validation_exception_handler,
 )
 from ventanilla.inbox.controllers import InboxController
 from ventanilla.live.controllers import LiveController
 from ventanilla.live.publisher import LivePublisher, build_channels
+from ventanilla.media.controllers import MediaController
+from ventanilla.media.downloads import DownloadPolicy, MediaDownloader
+from ventanilla.media.errors import MediaError
+from ventanilla.media.retention import MediaRetention
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.openapi import ClosedStructs, DocumentedErrors
@@ -76,6 +82,7 @@ def create_app(
     session_policy: SessionPolicy | None = None,
     pipeline_policy: PipelinePolicy | None = None,
     delivery_policy: DeliveryPolicy | None = None,
+    download_policy: DownloadPolicy | None = None,
 ) -> Litestar:
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
@@ -92,7 +99,10 @@ def create_app(
     async def receive(point_id: UUID, event: ChatEvent) -> object:
         if isinstance(event, Receipt | Reaction):
             return await feedback.apply(point_id, event)
-        return await pipeline.receive(point_id, event)  # bound below: sockets -> pipeline -> outbox -> sockets
+        arrival = await pipeline.receive(point_id, event)  # bound below: sockets -> pipeline -> outbox -> sockets
+        if event.media is not None and arrival.stored is not None:
+            downloads.notify()  # its file is PENDING: fetch it now rather than at the next sweep
+        return arrival
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
     metrics = Metrics()
@@ -108,17 +118,32 @@ def create_app(
         settings.data_dir / "journal",
         pipeline_policy,
         daily_model_calls=settings.bot_daily_model_calls if settings.openai_api_key else None,  # offline: free
+        media_dir=settings.media_path,  # the bot reads photos and voice notes from there
     )
+    downloads = MediaDownloader(
+        alchemy.get_session,
+        sessions,
+        media,
+        metrics,
+        max_bytes=settings.media_max_bytes,
+        settled=pipeline.media_settled,  # a photo's or a voice note's bot turn waits for its file
+        policy=download_policy,
+    )
+    retention = MediaRetention(alchemy.get_session, media, metrics, settings.media_retention_days)
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
         """Start: resume unanswered messages, deliver, then open sockets. Stop in reverse, each step bounded."""
         await pipeline.start()
         delivery.start()
+        downloads.start()
+        retention.start()
         await sessions.start()
         try:
             yield
         finally:
+            await retention.stop()
+            await downloads.stop()  # before the pipeline: its last files hand their messages to the bot
             await pipeline.stop()
             await delivery.stop()
             await sessions.stop()
@@ -141,10 +166,11 @@ def create_app(
         MetricsController,
         ToolCallController,
         QuarantineController,
+        MediaController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
-    state.update(sessions=sessions, delivery=delivery, media=media)
+    state.update(sessions=sessions, delivery=delivery, media=media, media_downloads=downloads)
     if isinstance(transport, SimulatorTransport):
         route_handlers.append(SimulatorController)
         state["simulator"] = transport
@@ -163,6 +189,7 @@ def create_app(
         exception_handlers={
             ValidationException: validation_exception_handler,
             SQLAlchemyError: database_error_handler,
+            MediaError: media_error_handler,
         },
         template_config=template_config(),
         state=State(state),
@@ -178,6 +205,10 @@ def create_app(
             handlers={name: {**spec, "filters": ["redact_private"]} for name, spec in default_handlers.items()},
             log_exceptions="always",
             exception_logging_handler=log_uncaught,
-            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 415, 422, 429, *EXPECTED_REPOSITORY_ERRORS},
+            disable_stack_trace={
+                *(400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429),
+                *EXPECTED_REPOSITORY_ERRORS,
+                *MEDIA_ERROR_STATUS,
+            },
         ),
     )

@@ -34,6 +34,17 @@ from litestar.typing import FieldDefinition
 from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable, sqlstate
+from ventanilla.media.errors import (
+    EmptyUploadError,
+    MediaError,
+    MediaExpiredError,
+    MediaNotFoundError,
+    MediaNotReadyError,
+    MediaNotRetryableError,
+    UnsupportedUploadError,
+    UploadError,
+    UploadTooLargeError,
+)
 from ventanilla.schemas import E164_PATTERN, EMAIL_PATTERN
 from ventanilla.text import NO_NUL_PATTERN, VISIBLE_PATTERN, has_nul
 
@@ -149,3 +160,23 @@ def log_uncaught(logger: Logger, scope: Scope, _: list[str]) -> None:
         logger.warning("%s %s: database unavailable (%s)", scope.get("method"), scope["path"], describe(error))
         return
     logger.exception("Uncaught exception (connection_type=%s, path=%r):", scope["type"], scope["path"])
+
+
+# The media domain's refusals (see `media.errors`): registered for `MediaError` in `create_app`.
+MEDIA_ERROR_STATUS: dict[type[MediaError], int] = {
+    MediaNotFoundError: 404,
+    MediaNotReadyError: 409,
+    MediaNotRetryableError: 409,
+    MediaExpiredError: 410,
+    EmptyUploadError: 400,
+    UploadTooLargeError: 413,
+    UnsupportedUploadError: 415,
+}
+
+
+def media_error_handler(request: Request[Any, Any, Any], exc: MediaError) -> Response[Any]:
+    """404 (never says whether another point has it), 409 PENDING/FAILED, 410 EXPIRED; an upload's 400/413/415
+    names the form field in `extra` like every bad input."""
+    status = next((code for kind, code in MEDIA_ERROR_STATUS.items() if isinstance(exc, kind)), 400)
+    extra = [{"key": exc.field, "message": str(exc), "source": "body"}] if isinstance(exc, UploadError) else None
+    return create_exception_response(request, HTTPException(status_code=status, detail=str(exc), extra=extra))

@@ -53,6 +53,15 @@ DECISION_SECONDS = Histogram(
     ["engine"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
 )
+MEDIA_DOWNLOADS = Counter(
+    "ventanilla_media_downloads_total",
+    "Customers' files fetched from WhatsApp: ready, retry (transient failure), waiting (socket down), failed",
+    ["service_point", "outcome"],
+)
+MEDIA_EXPIRED = Counter("ventanilla_media_expired_total", "Files past MEDIA_RETENTION_DAYS marked EXPIRED")
+MEDIA_FILES_DELETED = Counter(
+    "ventanilla_media_files_deleted_total", "Files removed from MEDIA_DIR by retention (no live row used them)"
+)
 OUTBOX_DEPTH = Gauge("ventanilla_outbox_depth", "Outgoing messages waiting to be sent", ["service_point"])
 SESSION_STATUS = Gauge(
     "ventanilla_whatsapp_session_status", "1 for the current WhatsApp status of each point", ["service_point", "status"]
@@ -102,6 +111,14 @@ class Metrics:
 
     def delivery(self, point_id: UUID, outcome: str) -> None:
         OUTBOUND.labels(str(point_id), outcome).inc()
+
+    def media_download(self, point_id: UUID, outcome: str) -> None:
+        """`outcome`: ready, retry, waiting (the point's socket was down: not an attempt) or failed."""
+        MEDIA_DOWNLOADS.labels(str(point_id), outcome).inc()
+
+    def media_expired(self, expired: int, files_deleted: int) -> None:
+        MEDIA_EXPIRED.inc(expired)
+        MEDIA_FILES_DELETED.inc(files_deleted)
 
 
 class MetricsController(Controller):

@@ -292,7 +292,14 @@ class Media(UUIDAuditBase):
 
     __tablename__ = "media"
     __table_args__ = (
-        Index("ix_media_pending", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+        # The downloader's per-point walk of due files; a flooded point's backlog costs the others nothing.
+        Index(
+            "ix_media_pending_point",
+            "service_point_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'PENDING'"),
+        ),
         Index("ix_media_ready_created", "created_at", postgresql_where=text("status = 'READY'")),
         Index("ix_media_sha256", "sha256"),
     )

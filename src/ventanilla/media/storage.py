@@ -4,6 +4,9 @@ Files live under `MEDIA_DIR/<first two hex digits>/<sha256>`, readable by this u
 a temporary name, fsync'd and renamed, so a crash never leaves a half file under a real name. The MIME type is
 sniffed from the bytes (the sender's claim is not trusted); the types a browser could run as a page (HTML, SVG,
 XML) are never reported as such.
+
+Storing a file that is already there refreshes its modification time: retention (`delete_unless_fresh`) never
+deletes a file that was just stored again, whose new row may not be committed yet.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +74,9 @@ class MediaStorage:
         """Store `data` (once: an identical file is already there) and say what it is. Blocking: run in a thread."""
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
-        if not target.exists():
+        try:
+            os.utime(target)  # already there: fresh again, so retention keeps it until its new row is committed
+        except FileNotFoundError:
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             temporary = target.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -90,3 +96,18 @@ class MediaStorage:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def delete_unless_fresh(self, sha256: str, fresh_seconds: float) -> bool:
+        """Delete the file unless it was written or reused (`put`) in the last `fresh_seconds`: a row about to
+        reference it may not be committed yet. True when it was deleted. Blocking: run in a thread."""
+        path = self.path(sha256)
+        try:
+            if time.time() - path.stat().st_mtime < fresh_seconds:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
