@@ -43,6 +43,7 @@ BODIES = {
     ("POST", "/simulator/disconnect"): {"reason": "network"},
     ("POST", "/simulator/inbound"): {"from": "+593991112233", "text": "hola"},
     ("POST", "/simulator/inbound/batch"): [{"from": "+593991112233", "text": "hola"}],
+    ("POST", "/simulator/phone-send"): {"to": "+593991112233", "text": "hola"},
     ("POST", "/shipments"): {"trackingNumber": "NEW123456", "status": "CREATED"},
     ("PATCH", "/shipments/{tracking_number:str}"): {"destination": "Loja"},
     ("POST", "/faqs"): {"question": "¿Pregunta?", "answer": "Respuesta.", "keywords": []},
