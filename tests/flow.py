@@ -65,8 +65,11 @@ async def say(
 
 
 async def received(client: Client, world: World, point: UUID) -> list[dict]:
-    """What the point's socket sent, as the phones received it."""
-    return (await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)).json()
+    """What the point's socket sent, as the phones received it (raises unless the record was read: reading it
+    checks the caller's token, which needs the database)."""
+    response = await client.get(f"{_point(point)}/simulator/sent", headers=world.admin.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 async def phone(client: Client, world: World, point: UUID) -> list[str]:
