@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from ventanilla.db.models import (
+    CannedResponse,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -48,6 +49,8 @@ BODIES = {
     ("PATCH", "/shipments/{tracking_number:str}"): {"destination": "Loja"},
     ("POST", "/faqs"): {"question": "¿Pregunta?", "answer": "Respuesta.", "keywords": []},
     ("PATCH", "/faqs/{faq_id:uuid}"): {"answer": "Otra respuesta."},
+    ("POST", "/canned-responses"): {"shortcut": "nueva", "content": "Respuesta rápida."},
+    ("PATCH", "/canned-responses/{canned_id:uuid}"): {"content": "Otra respuesta rápida."},
     ("PATCH", "/conversations/{conversation_id:uuid}"): {"status": "HUMAN"},
     ("POST", "/conversations/{conversation_id:uuid}/messages"): {"content": "hola"},
 }
@@ -68,13 +71,19 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
         delivery_status=DeliveryStatus.FAILED,
     )
     faq = Faq(service_point_id=point, question="¿Horario?", answer="De 8 a 5.", keywords=["horario"])
+    canned = CannedResponse(service_point_id=point, shortcut="saludo", content="Hola.")
     extra = User(email=f"extra.{tag.lower()}@example.com", name="Extra", password_hash="x")  # the one to remove
     extra.memberships = []
     session.add(extra)
     await session.flush()
     session.add(Membership(user_id=extra.id, service_point_id=point, role=MemberRole.AGENT))
     session.add_all(
-        [failed, faq, Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED)]
+        [
+            failed,
+            faq,
+            canned,
+            Shipment(service_point_id=point, tracking_number=f"{tag}123456", status=ShipmentStatus.CREATED),
+        ]
     )
     await session.flush()
     media = Media(service_point_id=point, message_id=failed.id, status=MediaStatus.FAILED, source=b"handle")
@@ -85,6 +94,7 @@ async def _resources(session: AsyncSession, world: World, point: UUID, tag: str)
         "conversation_id": str(conversation.id),
         "message_id": str(failed.id),
         "faq_id": str(faq.id),
+        "canned_id": str(canned.id),
         "tracking_number": f"{tag}123456",
         "user_id": str(extra.id),
         "media_id": str(media.id),
@@ -177,6 +187,8 @@ async def test_resources_of_b_under_a_path_are_not_found(
         ("POST", f"{base}/media/{resources_b['media_id']}/retry", None),
         ("PATCH", f"{base}/faqs/{resources_b['faq_id']}", {"answer": "X"}),
         ("DELETE", f"{base}/faqs/{resources_b['faq_id']}", None),
+        ("PATCH", f"{base}/canned-responses/{resources_b['canned_id']}", {"content": "X"}),
+        ("DELETE", f"{base}/canned-responses/{resources_b['canned_id']}", None),
     ):
         response = await client.request(method, url, json=body, headers=headers)
         assert response.status_code == 404, (caller, method, url, response.text)

@@ -26,6 +26,7 @@ from ventanilla.auth.csrf import JsonBodyOnlyMiddleware, SameOriginMiddleware
 from ventanilla.auth.jwt import TOKEN_COOKIE, build_jwt_auth
 from ventanilla.auth.throttle import LoginThrottle
 from ventanilla.bot import Bot
+from ventanilla.canned.controllers import GlobalCannedResponseController, PointCannedResponseController
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.session import build_alchemy_config
 from ventanilla.delivery.feedback import Feedback
@@ -159,6 +160,8 @@ def create_app(
         ShipmentController,
         PointFaqController,
         GlobalFaqController,
+        PointCannedResponseController,
+        GlobalCannedResponseController,
         WhatsappController,
         WhatsappStatusController,
         LiveController,

@@ -407,3 +407,34 @@ class BotUsage(DefaultBase):
     service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     model_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# Shortcuts are typed after "/" in the reply box: lowercase so "/Saludo" and "/saludo" cannot mean two things.
+SHORTCUT_CHECK = "^[a-z0-9_-]{1,32}$"
+# The "point" of a global canned response in its unique index: NULLs are never equal, this value is.
+NO_POINT_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class CannedResponse(UUIDAuditBase):
+    """A ready reply an agent inserts by typing `/shortcut`; `service_point_id` NULL means every branch (admins').
+
+    A shortcut is unique within its point, and among the global ones; a point may reuse a global shortcut.
+    """
+
+    __tablename__ = "canned_response"
+    __table_args__ = (
+        CheckConstraint(f"shortcut ~ '{SHORTCUT_CHECK}'", name="shortcut_format"),
+        CheckConstraint("char_length(content) BETWEEN 1 AND 4096", name="content_length"),
+        Index(
+            "uq_canned_response_scope_shortcut",
+            text(f"coalesce(service_point_id, '{NO_POINT_UUID}'::uuid)"),
+            "shortcut",
+            unique=True,
+        ),
+    )
+
+    service_point_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("service_point.id", ondelete="CASCADE"), index=True
+    )
+    shortcut: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)

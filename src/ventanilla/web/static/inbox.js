@@ -807,3 +807,181 @@
     if (wanted) openConversation(wanted, { push: false, focus: false });
   })();
 })();
+
+// Canned responses in the reply box: "/" at the start of a word, then the first letters of a shortcut, opens a list
+// of the point's canned responses and the global ones. Arrows and Enter (or a click) put the content in place of
+// "/shortcut"; Escape closes the list and leaves the text as typed. The box stays the focus throughout, and the
+// list follows the listbox pattern (aria-activedescendant), so screen readers hear the option being chosen.
+(() => {
+  const root = document.getElementById("inbox");
+  const box = document.getElementById("reply-text");
+  if (!root || !box) return;
+  const pointId = root.dataset.point;
+  const FRESH_MS = 60000; // created meanwhile by a colleague: seen at most a minute later, without a reload
+  const MAX_SHOWN = 8;
+  // "/" at the start of the box or after white space, then what is typed so far, up to the caret.
+  const TOKEN = /(^|\s)\/([A-Za-z0-9_-]{0,32})$/;
+  const cache = new Map(); // point id -> {at, items | null, loading}
+  const list = V.el("ul", {
+    id: "canned-list",
+    className: "canned-list",
+    role: "listbox",
+    "aria-label": "Atajos disponibles",
+    hidden: true,
+  });
+  box.after(list);
+  box.setAttribute("aria-autocomplete", "list");
+  box.setAttribute("aria-controls", "canned-list");
+  const hint = document.getElementById("reply-hint");
+  if (hint) hint.append(" Escribe / y el atajo para insertar una respuesta rápida.");
+
+  const picker = { open: false, start: -1, end: -1, matches: [], active: 0, dismissed: -1 };
+
+  function entry() {
+    let known = cache.get(pointId);
+    if (!known) {
+      known = { at: 0, items: null, loading: null };
+      cache.set(pointId, known);
+    }
+    return known;
+  }
+
+  async function load() {
+    const known = entry();
+    if (known.loading) return known.loading;
+    known.loading = (async () => {
+      try {
+        known.items = await V.api("GET", `/api/service-points/${pointId}/canned-responses`);
+      } catch (error) {
+        if (!known.items) V.setStatus(document.getElementById("reply-status"), error.message, true);
+      } finally {
+        known.at = Date.now();
+        known.loading = null;
+      }
+    })();
+    return known.loading;
+  }
+
+  function token() {
+    if (box.selectionStart !== box.selectionEnd) return null;
+    const end = box.selectionStart;
+    const found = TOKEN.exec(box.value.slice(0, end));
+    if (!found) return null;
+    return { start: end - found[2].length - 1, end, prefix: found[2].toLowerCase() };
+  }
+
+  function close() {
+    picker.open = false;
+    picker.matches = [];
+    list.hidden = true;
+    list.replaceChildren();
+    box.removeAttribute("aria-activedescendant");
+  }
+
+  function preview(text) {
+    const flat = text.replace(/\s+/g, " ").trim();
+    return flat.length > 90 ? `${flat.slice(0, 89)}…` : flat;
+  }
+
+  function render() {
+    list.replaceChildren(...picker.matches.map((item, index) => {
+      const option = V.el("li", {
+        id: `canned-option-${index}`,
+        role: "option",
+        className: "canned-option",
+        "aria-selected": index === picker.active ? "true" : "false",
+      },
+      V.el("span", { className: "canned-shortcut", text: `/${item.shortcut}` }),
+      " ",
+      V.el("span", { className: "canned-content", text: preview(item.content) }),
+      item.global ? V.el("span", { className: "canned-scope", text: " (todas las sucursales)" }) : null);
+      // Keep the focus (and the caret) in the box: the click alone chooses.
+      option.addEventListener("mousedown", (event) => event.preventDefault());
+      option.addEventListener("click", () => {
+        picker.active = index;
+        insert();
+      });
+      return option;
+    }));
+    list.hidden = false;
+    const active = document.getElementById(`canned-option-${picker.active}`);
+    box.setAttribute("aria-activedescendant", active.id);
+    active.scrollIntoView({ block: "nearest" });
+  }
+
+  async function update() {
+    const found = token();
+    if (!found || found.start === picker.dismissed) {
+      if (!found) picker.dismissed = -1;
+      close();
+      return;
+    }
+    const known = entry();
+    if (!known.items || Date.now() - known.at > FRESH_MS) {
+      await load();
+      if (!known.items) return;
+      const again = token(); // the agent kept typing meanwhile
+      if (!again || again.start !== found.start) return update();
+    }
+    const current = token() || found;
+    const matches = known.items.filter((item) => item.shortcut.startsWith(current.prefix)).slice(0, MAX_SHOWN);
+    if (!matches.length) {
+      close();
+      return;
+    }
+    const wasOpen = picker.open;
+    picker.open = true;
+    picker.start = current.start;
+    picker.end = current.end;
+    picker.matches = matches;
+    if (!wasOpen || picker.active >= matches.length) picker.active = 0;
+    render();
+    if (!wasOpen) {
+      V.announce(`${matches.length} ${matches.length === 1 ? "respuesta rápida" : "respuestas rápidas"}: flechas para elegir, Intro para insertar, Escape para cerrar.`);
+    }
+  }
+
+  function insert() {
+    const item = picker.matches[picker.active];
+    if (!item) return;
+    const before = box.value.slice(0, picker.start);
+    const after = box.value.slice(picker.end);
+    box.value = `${before}${item.content}${after}`;
+    const caret = before.length + item.content.length;
+    box.focus();
+    box.setSelectionRange(caret, caret);
+    close();
+    V.announce(`Insertada la respuesta rápida /${item.shortcut}.`);
+  }
+
+  function move(step) {
+    const count = picker.matches.length;
+    picker.active = (picker.active + step + count) % count;
+    render();
+  }
+
+  box.addEventListener("input", () => { update(); });
+  box.addEventListener("click", () => { update(); });
+  box.addEventListener("keydown", (event) => {
+    if (!picker.open || event.altKey || event.ctrlKey || event.metaKey || event.isComposing) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      move(event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      if (event.shiftKey) return;
+      event.preventDefault();
+      insert();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation(); // only the list closes, not what contains the box
+      picker.dismissed = picker.start;
+      close();
+    }
+  });
+  // Moving the caret out of the word (arrows, Home, End) closes the list; typing reopens it.
+  box.addEventListener("keyup", (event) => {
+    if (["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key)) update();
+  });
+  box.addEventListener("blur", close);
+  box.form?.addEventListener("submit", close);
+})();
