@@ -147,6 +147,7 @@ FACTS: dict[tuple[str, str], Fact] = {
         ),
     ),
 }
+NO_FACT = Fact()  # every route without a fact of its own
 
 
 class DocumentedErrors(ReceiveRoutePlugin):
@@ -189,14 +190,20 @@ class DocumentedErrors(ReceiveRoutePlugin):
         keys = [(method, route.path_format) for method in handler.http_methods]
         if not WITHOUT_DATABASE.issuperset(keys):
             statuses[503] = error("The database is unavailable: try again after `Retry-After` seconds")
-        fact = next((FACTS[key] for key in keys if key in FACTS), Fact())
+        fact = next((FACTS[key] for key in keys if key in FACTS), NO_FACT)
         handler.responses = {**statuses, **(handler.responses or {}), **fact.responses}
         success = str(handler.status_code)
         stream = handler.parsed_fn_signature.return_type.is_subclass_of(ServerSentEvent)
-        content = {"text/event-stream": OpenAPIMediaType(schema=TEXT)} if stream else None
-        handler.operation_class = _operation(
-            public=public, success=success, content=content, more_content=fact.more_content, body=fact.request_body
-        )
+        key = (public, success, stream, id(fact))  # a class per kind of operation, not per route: building one costs
+        if key not in _OPERATIONS:
+            content = {"text/event-stream": OpenAPIMediaType(schema=TEXT)} if stream else None
+            _OPERATIONS[key] = _operation(
+                public=public, success=success, content=content, more_content=fact.more_content, body=fact.request_body
+            )
+        handler.operation_class = _OPERATIONS[key]
+
+
+_OPERATIONS: dict[tuple[bool, str, bool, int], type[Operation]] = {}  # by (public, status, stream, fact)
 
 
 def _operation(
