@@ -42,6 +42,7 @@ from ventanilla.db.arrays import among
 from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Conversation, DeliveryStatus, Media, Message, MessageType, ServicePoint
 from ventanilla.db.session import SessionFactory
+from ventanilla.draining import drain
 from ventanilla.live.events import MessageStatusChanged, after_commit
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics
@@ -154,17 +155,10 @@ class DeliveryWorker:
             return
         self._stopping = True
         self._wake.set()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.policy.drain_seconds
-        await asyncio.wait({self._task}, timeout=self.policy.drain_seconds)  # once stopping, it starts no send
-        if self._sends:
-            await asyncio.wait(set(self._sends), timeout=max(0.0, deadline - loop.time()))
-        late = [task for task in (self._task, *self._sends) if not task.done()]
-        if late:
-            logger.warning("delivery busy after %.0f s; abandoning %d tasks", self.policy.drain_seconds, len(late))
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)  # abandoned sends stay PENDING, same provider id
+        # once stopping, the loop starts no send; abandoned sends stay PENDING, with the same provider id
+        abandoned = await drain(self._task, self._sends, self.policy.drain_seconds)
+        if abandoned:
+            logger.warning("delivery busy after %.0f s; abandoned %d tasks", self.policy.drain_seconds, abandoned)
         try:
             await self._record_finished()
         except Exception:

@@ -41,6 +41,7 @@ from sqlalchemy import DateTime, String, Uuid, text
 from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Direction
 from ventanilla.db.session import SessionFactory
+from ventanilla.draining import drain
 from ventanilla.live.events import MessageUpdated, after_commit
 from ventanilla.media.storage import MediaStorage, StoredFile
 from ventanilla.metrics import Metrics
@@ -207,15 +208,7 @@ class MediaDownloader:
             return
         self._stopping = True
         self._wake.set()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.policy.drain_seconds
-        await asyncio.wait({self._task}, timeout=self.policy.drain_seconds)
-        if self._downloads:
-            await asyncio.wait(set(self._downloads), timeout=max(0.0, deadline - loop.time()))
-        late = [task for task in (self._task, *self._downloads) if not task.done()]
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await drain(self._task, self._downloads, self.policy.drain_seconds)
         try:
             await self._record_finished()
             abandoned = list(self._jobs)  # cancelled downloads: their claims are released, not left to expire
