@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 metadata = orm_registry.metadata
+DEFAULT_TIMEZONE = "America/Guayaquil"
 E164_CHECK = r"^\+[1-9][0-9]{7,14}$"
 
 
@@ -45,8 +46,9 @@ class WhatsappStatus(enum.StrEnum):
 
 
 class ConversationStatus(enum.StrEnum):
-    BOT = "BOT"
-    HUMAN = "HUMAN"
+    BOT = "BOT"  # the bot answers
+    HUMAN = "HUMAN"  # a person answers (or is waited for)
+    RESOLVED = "RESOLVED"  # done; the customer's next message opens it again as BOT
 
 
 class Direction(enum.StrEnum):
@@ -96,6 +98,21 @@ class ConversationEventKind(enum.StrEnum):
     STATUS_CHANGED = "STATUS_CHANGED"  # BOT <-> HUMAN by an agent
     ASSIGNED = "ASSIGNED"  # assignee changed without a status change
     TAKEN_FROM_PHONE = "TAKEN_FROM_PHONE"  # the branch's staff wrote from the linked phone itself: the bot stops
+    RESOLVED = "RESOLVED"  # an agent resolved it, or it was idle for the point's autoResolveHours (no actor)
+    REOPENED = "REOPENED"  # the customer wrote again after RESOLVED: back to the bot
+    LABELS_CHANGED = "LABELS_CHANGED"  # `reason` lists the labels after the change
+
+
+class MessageKind(enum.StrEnum):
+    MESSAGE = "message"  # to or from the customer
+    NOTE = "note"  # an agent's private note in the thread: never sent, never shown to the bot
+
+
+class Availability(enum.StrEnum):
+    """Whether an agent takes new conversations; ONLINE lapses when the page stops confirming it."""
+
+    ONLINE = "ONLINE"
+    AWAY = "AWAY"
 
 
 class MessageType(enum.StrEnum):
@@ -133,7 +150,11 @@ class ServicePoint(UUIDAuditBase):
     """A branch with its own WhatsApp number and session."""
 
     __tablename__ = "service_point"
-    __table_args__ = (CheckConstraint(f"phone_number ~ '{E164_CHECK}'", name="phone_number_e164"),)
+    __table_args__ = (
+        CheckConstraint(f"phone_number ~ '{E164_CHECK}'", name="phone_number_e164"),
+        CheckConstraint("auto_resolve_hours BETWEEN 1 AND 8760", name="auto_resolve_hours_range"),
+        CheckConstraint("assignment_timeout_minutes BETWEEN 1 AND 1440", name="assignment_timeout_range"),
+    )
 
     name: Mapped[str] = mapped_column(String(120))
     phone_number: Mapped[str | None] = mapped_column(String(16))
@@ -143,6 +164,13 @@ class ServicePoint(UUIDAuditBase):
     last_qr_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     last_connected_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The agents' workspace: when people answer, when idle conversations close, how long an assignee may stay silent.
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE, server_default=DEFAULT_TIMEZONE)
+    # {"mon": [["08:00", "18:00"]], ...}; an absent day is closed; NULL means always open (no hours set).
+    business_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSONB)
+    auto_resolve_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    assignment_timeout_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    csat_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 Index("uq_service_point_name_lower", func.lower(ServicePoint.name), unique=True)
@@ -161,6 +189,11 @@ class User(UUIDAuditBase):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Carried in every token; raising it (logout, password change) revokes every token issued before.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    availability: Mapped[Availability] = mapped_column(
+        _enum(Availability, "availability"), default=Availability.AWAY, server_default=Availability.AWAY.value
+    )
+    # When the page last confirmed ONLINE: an ONLINE without a recent confirmation (a closed tab) counts as AWAY.
+    availability_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -193,6 +226,16 @@ class Conversation(UUIDAuditBase):
         UniqueConstraint("service_point_id", "customer_phone", name="uq_conversation_point_customer"),
         Index("ix_conversation_point_last_message", "service_point_id", text("last_message_at DESC"), text("id DESC")),
         CheckConstraint(f"customer_phone ~ '{E164_CHECK}'", name="customer_phone_e164"),
+        # the auto-resolve sweep: HUMAN conversations by idleness
+        Index("ix_conversation_human_idle", "last_message_at", postgresql_where=text("status = 'HUMAN'")),
+        # the assigner: who is waiting for a person, oldest first, per point
+        Index(
+            "ix_conversation_waiting",
+            "service_point_id",
+            "waiting_since",
+            postgresql_where=text("waiting_since IS NOT NULL"),
+        ),
+        Index("ix_conversation_labels", "labels", postgresql_using="gin"),
     )
 
     service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
@@ -207,13 +250,23 @@ class Conversation(UUIDAuditBase):
     # Set when the conversation starts waiting for a person (handoff or takeover), cleared when an agent answers.
     waiting_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     handoff_reason: Mapped[str | None] = mapped_column(Text)
+    # When the current assignee got it (the assignment timeout counts from here) and last read it (unread count).
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    assignee_read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Set when the customer was asked for a rating after RESOLVED; cleared by the answer or the next conversation.
+    csat_requested_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    labels: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
 
 
 class ConversationEvent(UUIDAuditBase):
     """Who changed a conversation's status or assignee, when and why: its visible history."""
 
     __tablename__ = "conversation_event"
-    __table_args__ = (Index("ix_conversation_event_conversation", "conversation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_conversation_event_conversation", "conversation_id", "created_at"),
+        Index("ix_conversation_event_point_kind_created", "service_point_id", "kind", "created_at"),
+    )
 
     conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
     service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
@@ -232,7 +285,13 @@ class Message(UUIDAuditBase):
     __table_args__ = (
         UniqueConstraint("service_point_id", "provider_message_id", name="uq_message_point_provider_id"),
         Index("ix_message_conversation_timestamp", "conversation_id", text("timestamp DESC"), text("id DESC")),
-        CheckConstraint("(direction = 'OUT') = (delivery_status IS NOT NULL)", name="delivery_status_only_outbound"),
+        CheckConstraint(
+            "kind = 'note' OR (direction = 'OUT') = (delivery_status IS NOT NULL)", name="delivery_status_only_outbound"
+        ),
+        CheckConstraint(
+            "kind <> 'note' OR (direction = 'OUT' AND sender_type = 'AGENT' AND delivery_status IS NULL)",
+            name="note_never_sent",
+        ),
         CheckConstraint("(direction = 'IN') = (sender_type = 'CUSTOMER')", name="sender_matches_direction"),
         Index(
             "ix_message_outbox_pending",
@@ -282,6 +341,19 @@ class Message(UUIDAuditBase):
     reply_to: Mapped[str | None] = mapped_column(String(128))  # provider id of the quoted message
     reaction: Mapped[str | None] = mapped_column(String(32))  # the customer's latest reaction to this message
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # a location's or a contact card's fields
+    kind: Mapped[MessageKind] = mapped_column(
+        Enum(
+            MessageKind,
+            name="message_kind",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        ),
+        default=MessageKind.MESSAGE,
+        server_default=MessageKind.MESSAGE.value,
+    )
 
 
 class Media(UUIDAuditBase):
@@ -438,3 +510,20 @@ class CannedResponse(UUIDAuditBase):
     )
     shortcut: Mapped[str] = mapped_column(String(32))
     content: Mapped[str] = mapped_column(Text)
+
+
+class CsatResponse(UUIDAuditBase):
+    """A customer's 1-5 rating of a RESOLVED conversation (asked when the point has `csat_enabled`)."""
+
+    __tablename__ = "csat_response"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        Index("ix_csat_response_point_created", "service_point_id", "created_at"),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[UUID | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    # who resolved the conversation that was rated (None: the bot or auto-resolve), for per-agent reports
+    resolved_by_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    rating: Mapped[int] = mapped_column(Integer)

@@ -204,33 +204,52 @@ class ConversationWriter:
         self,
         conversation: Conversation,
         *,
-        actor_id: UUID,
+        actor_id: UUID | None,
         status: ConversationStatus | None = None,
         assignee: UUID | object | None = UNCHANGED,
         reason: str | None = None,
+        now: datetime | None = None,
     ) -> list[ConversationEvent]:
-        """An agent takes over (HUMAN), gives back (BOT) or reassigns; each change is an event in the history."""
+        """An agent takes over (HUMAN), gives back (BOT), resolves (RESOLVED) or reassigns; each change is an event
+        in the history. `actor_id` None: the system (auto-resolve, the assigner)."""
+        now = now or datetime.now(UTC)
         events: list[ConversationEvent] = []
         before = conversation.status
         if status is not None and status is not before:
             conversation.status = status
-            if status is ConversationStatus.BOT:  # back to the bot: nobody holds it, nobody is waited for
-                conversation.assigned_to_user_id = None
+            if status is not ConversationStatus.HUMAN:  # nobody is waited for any more
                 conversation.waiting_since = None
                 conversation.handoff_reason = None
+            if status is ConversationStatus.BOT:  # back to the bot: nobody holds it
+                self._assign(conversation, None, now)
+            elif status is ConversationStatus.RESOLVED:  # the assignee stays: reports say who resolved it
+                conversation.resolved_at = now
             elif assignee is not UNCHANGED:
-                conversation.assigned_to_user_id = assignee  # type: ignore[assignment]
-            events.append(self._event(conversation, ConversationEventKind.STATUS_CHANGED, actor_id, before, reason))
+                self._assign(conversation, assignee, now)  # type: ignore[arg-type]
+            kind = (
+                ConversationEventKind.RESOLVED
+                if status is ConversationStatus.RESOLVED
+                else ConversationEventKind.STATUS_CHANGED
+            )
+            events.append(self._event(conversation, kind, actor_id, before, reason))
         elif assignee is not UNCHANGED and assignee != conversation.assigned_to_user_id:
-            if conversation.status is ConversationStatus.BOT and assignee is not None:
+            if conversation.status is not ConversationStatus.HUMAN and assignee is not None:
                 raise AssignmentNeedsHumanError
-            conversation.assigned_to_user_id = assignee  # type: ignore[assignment]
+            self._assign(conversation, assignee, now)  # type: ignore[arg-type]
             events.append(self._event(conversation, ConversationEventKind.ASSIGNED, actor_id, None, reason))
         return events
 
+    @staticmethod
+    def _assign(conversation: Conversation, assignee: UUID | None, now: datetime) -> None:
+        if assignee != conversation.assigned_to_user_id:
+            conversation.assigned_to_user_id = assignee
+            conversation.assigned_at = now if assignee is not None else None
+            conversation.assignee_read_at = now if assignee is not None else None
+
     def agent_replies(self, conversation: Conversation, agent_id: UUID) -> None:
-        """An agent answering takes a BOT conversation (assigned to them) and ends the customer's wait."""
-        if conversation.status is ConversationStatus.BOT:
+        """An agent answering takes a BOT or RESOLVED conversation (assigned to them), takes a waiting one nobody
+        holds, and ends the customer's wait."""
+        if conversation.status is not ConversationStatus.HUMAN:
             self.change(
                 conversation,
                 actor_id=agent_id,
@@ -238,7 +257,11 @@ class ConversationWriter:
                 assignee=agent_id,
                 reason="respuesta de un agente",
             )
+        elif conversation.assigned_to_user_id is None:
+            self.change(conversation, actor_id=agent_id, assignee=agent_id, reason="respuesta de un agente")
         conversation.waiting_since = None
+        if conversation.assigned_to_user_id == agent_id:
+            conversation.assignee_read_at = datetime.now(UTC)
 
     def _event(
         self,

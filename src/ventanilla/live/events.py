@@ -16,7 +16,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from ventanilla.db.models import ConversationStatus, DeliveryStatus, Direction, SenderType, WhatsappStatus
+from ventanilla.db.models import (
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    MessageKind,
+    SenderType,
+    WhatsappStatus,
+)
 
 
 class LiveEvent(msgspec.Struct, tag_field="type", rename="camel", kw_only=True, frozen=True):
@@ -40,6 +47,7 @@ class MessageCreated(LiveEvent, tag="message.new"):
     message_id: UUID
     direction: Direction
     sender_type: SenderType
+    kind: MessageKind = MessageKind.MESSAGE  # a private note is not a message to the customer: no notification
 
 
 class MessageStatusChanged(LiveEvent, tag="message.status"):
@@ -64,6 +72,14 @@ class ConversationUpdated(LiveEvent, tag="conversation.updated"):
 class HandoffRequested(LiveEvent, tag="handoff.requested"):
     conversation_id: UUID
     reason: str
+
+
+class Typing(LiveEvent, tag="conversation.typing"):
+    """An agent is writing a reply (published at once, nothing stored): other agents see who, and hold back."""
+
+    conversation_id: UUID
+    user_id: UUID
+    user_name: str
 
 
 logger = logging.getLogger(__name__)

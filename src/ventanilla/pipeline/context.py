@@ -38,6 +38,7 @@ from ventanilla.db.models import (
     Media,
     MediaStatus,
     Message,
+    MessageKind,
     MessageType,
 )
 from ventanilla.db.session import SessionFactory
@@ -206,6 +207,7 @@ async def _history(connection: AsyncConnection, first_ids: Sequence[UUID]) -> di
         .where(
             Message.conversation_id == asked.c.conversation_id,
             tuple_(Message.timestamp, Message.id) < tuple_(asked.c.timestamp, asked.c.id),
+            Message.kind == MessageKind.MESSAGE,  # agents' private notes never reach the model
         )
         .order_by(Message.timestamp.desc(), Message.id.desc())
         .limit(HISTORY_TURNS)
