@@ -1,4 +1,4 @@
-"""the agents' workspace: RESOLVED, notes, labels, assignment, availability, business hours, CSAT
+"""the agents' workspace: RESOLVED, notes, labels, assignment, availability, business hours, CSAT, inactive users
 
 Revision ID: 0007
 Revises: 0006
@@ -68,6 +68,7 @@ def upgrade() -> None:
         ),
     )
     op.add_column("user_account", sa.Column("availability_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("user_account", sa.Column("is_active", sa.Boolean(), server_default="true", nullable=False))
 
     for column in ("assigned_at", "assignee_read_at", "resolved_at", "csat_requested_at"):
         op.add_column("conversation", sa.Column(column, sa.DateTime(timezone=True), nullable=True))
@@ -158,6 +159,7 @@ def downgrade() -> None:
     op.drop_index("ix_conversation_human_idle", table_name="conversation")
     for column in ("labels", "csat_requested_at", "resolved_at", "assignee_read_at", "assigned_at"):
         op.drop_column("conversation", column)
+    op.drop_column("user_account", "is_active")
     op.drop_column("user_account", "availability_at")
     op.drop_column("user_account", "availability")
     op.drop_constraint(op.f("ck_service_point_assignment_timeout_range"), "service_point", type_="check")

@@ -189,6 +189,8 @@ class User(UUIDAuditBase):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Carried in every token; raising it (logout, password change) revokes every token issued before.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A deactivated user cannot log in and takes no conversations; their history keeps their name.
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     availability: Mapped[Availability] = mapped_column(
         _enum(Availability, "availability"), default=Availability.AWAY, server_default=Availability.AWAY.value
     )
