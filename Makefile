@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# One test process per core (pytest-xdist); each has its own databases, cloned from its own template.
+PYTEST_WORKERS ?= -n auto --dist worksteal
 
 CHROMIUM ?= /usr/bin/chromium
 
@@ -17,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/ventanilla serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 install: $(STAMP) browser
 

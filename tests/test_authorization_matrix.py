@@ -53,6 +53,8 @@ BODIES = {
     ("PATCH", "/canned-responses/{canned_id:uuid}"): {"content": "Otra respuesta rápida."},
     ("PATCH", "/conversations/{conversation_id:uuid}"): {"status": "HUMAN"},
     ("POST", "/conversations/{conversation_id:uuid}/messages"): {"content": "hola"},
+    ("POST", "/conversations/{conversation_id:uuid}/notes"): {"content": "nota interna"},
+    ("PUT", "/conversations/{conversation_id:uuid}/labels"): ["reclamo"],
 }
 PREFIX = "/api/service-points/{sp_id:uuid}"
 
@@ -179,6 +181,11 @@ async def test_resources_of_b_under_a_path_are_not_found(
         ("GET", f"{conversation}/messages", None),
         ("POST", f"{conversation}/messages", {"content": "hola"}),
         ("POST", f"{conversation}/messages/{resources_b['message_id']}/retry", None),
+        ("POST", f"{conversation}/notes", {"content": "nota"}),
+        ("PUT", f"{conversation}/labels", ["reclamo"]),
+        ("POST", f"{conversation}/read", None),
+        ("POST", f"{conversation}/typing", None),
+        ("GET", f"{conversation}/shipments", None),
         ("GET", f"{base}/shipments/{resources_b['tracking_number']}", None),
         ("PATCH", f"{base}/shipments/{resources_b['tracking_number']}", {"destination": "X"}),
         ("DELETE", f"{base}/shipments/{resources_b['tracking_number']}", None),
@@ -194,3 +201,86 @@ async def test_resources_of_b_under_a_path_are_not_found(
         assert response.status_code == 404, (caller, method, url, response.text)
     listing = await client.get(f"{base}/conversations", headers=headers)
     assert resources_b["conversation_id"] not in listing.text
+
+
+# Routes about accounts rather than points: who may call each. Every route under these prefixes must be listed.
+ACCOUNT_PREFIXES = ("/api/users", "/api/me")
+ACCOUNT_ROUTES: dict[tuple[str, str], tuple[str, object]] = {
+    ("GET", "/api/users"): ("admin", None),
+    ("POST", "/api/users"): ("admin", {"email": "matrix@example.com", "password": "a-long-password", "name": "M"}),
+    ("PATCH", "/api/users/{user_id:uuid}"): ("admin", {"name": "Otro nombre"}),
+    ("PUT", "/api/users/{user_id:uuid}/password"): ("admin", {"password": "a-long-password"}),
+    ("DELETE", "/api/users/{user_id:uuid}/login-failures"): ("admin", None),
+    ("GET", "/api/me"): ("anyone", None),
+    ("PUT", "/api/me/password"): ("anyone", {"currentPassword": "not-mine", "newPassword": "a-long-password"}),
+    ("GET", "/api/me/availability"): ("anyone", None),
+    ("PUT", "/api/me/availability"): ("anyone", {"status": "AWAY"}),
+}
+
+
+async def test_account_routes_for_every_caller(client: Client, app: Litestar, world: World) -> None:
+    routes = sorted(
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith(ACCOUNT_PREFIXES)
+        for method in getattr(route, "methods", set()) - {"OPTIONS", "HEAD"}
+    )
+    undeclared = [route for route in routes if route not in ACCOUNT_ROUTES]
+    assert not undeclared, f"declare these in ACCOUNT_ROUTES: {undeclared}"
+    callers = {"anonymous": {}, **{name: actor.headers for name, actor in world.actors().items() if name != "admin"}}
+    callers["admin"] = world.admin.headers  # last: its calls change the target user
+    failures = []
+    for method, path in routes:
+        who, body = ACCOUNT_ROUTES[(method, path)]
+        url = path.replace("{user_id:uuid}", str(world.agent_b.user_id))
+        for name, headers in callers.items():
+            response = await client.request(method, url, json=body, headers=headers)
+            if name == "anonymous":
+                ok = response.status_code == 401
+            elif who == "anyone" or name == "admin":
+                ok = response.status_code not in (401, 403, 404, 405)
+            else:
+                ok = response.status_code == 403
+            if not ok:
+                failures.append(f"{name:12s} {method:6s} {path}: {response.status_code} {response.text[:120]}")
+    assert not failures, "\n".join(failures)
+
+
+# Reports: any signed-in user, limited to their points; a point that is not theirs is "not found". Every route
+# under the prefix must be listed. The point's canned-responses page follows the point pages' rule.
+REPORT_ROUTES = {
+    ("GET", "/api/reports/summary"),
+    ("GET", "/api/reports/daily"),
+    ("GET", "/api/reports/conversations.csv"),
+}
+
+
+async def test_report_routes_for_every_caller(client: Client, app: Litestar, world: World) -> None:
+    routes = {
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith("/api/reports")
+        for method in getattr(route, "methods", set()) - {"OPTIONS", "HEAD"}
+    }
+    assert routes == REPORT_ROUTES, f"declare these in REPORT_ROUTES: {routes - REPORT_ROUTES}"
+    point_a = {"servicePointId": str(world.point_a)}
+    failures = []
+    for method, path in sorted(routes):
+        for name, actor in {"anonymous": None, **world.actors()}.items():
+            headers = actor.headers if actor else {}
+            mine = await client.request(method, path, headers=headers)
+            of_a = await client.request(method, path, params=point_a, headers=headers)
+            if name == "anonymous":
+                ok = mine.status_code == of_a.status_code == 401
+            elif name in ("admin", "supervisor_a", "agent_a"):
+                ok = mine.status_code == of_a.status_code == 200
+            else:
+                ok = mine.status_code == 200 and _is_denied_as_missing(of_a)
+            if not ok:
+                failures.append(f"{name:12s} {method} {path}: {mine.status_code} / A: {of_a.status_code}")
+    page = f"/puntos/{world.point_a}/respuestas"
+    for name, actor in world.actors().items():
+        status = (await client.get(page, headers=actor.headers)).status_code
+        if status != (200 if name in ("admin", "supervisor_a", "agent_a") else 404):
+            failures.append(f"{name:12s} GET {page}: {status}")
+    assert not failures, "\n".join(failures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from litestar import Litestar
@@ -16,7 +16,7 @@ from tests.rows import add_conversation
 from ventanilla.pagination import INVALID_CURSOR
 
 Client = AsyncTestClient[Litestar]
-ID = str(uuid4())
+ID = "492e5536-08f1-4349-a70a-1d2162a84f0e"  # fixed: parallel workers must collect the same test ids
 NOW = "2026-11-28T10:00:00Z"
 
 

@@ -20,6 +20,8 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla import __version__
+from ventanilla.assignment.assigner import Assigner, AssignmentPolicy
+from ventanilla.assignment.controllers import AvailabilityController
 from ventanilla.audit.controllers import ToolCallController
 from ventanilla.auth.controllers import AuthController, UserController
 from ventanilla.auth.csrf import JsonBodyOnlyMiddleware, SameOriginMiddleware
@@ -41,8 +43,9 @@ from ventanilla.http_errors import (
     read_input_strictly,
     validation_exception_handler,
 )
-from ventanilla.inbox.controllers import InboxController
-from ventanilla.live.controllers import LiveController
+from ventanilla.inbox.controllers import InboxController, LabelController
+from ventanilla.lifecycle.auto_resolve import AutoResolvePolicy, AutoResolver
+from ventanilla.live.controllers import LiveController, LiveStreams
 from ventanilla.live.publisher import LivePublisher, build_channels
 from ventanilla.media.controllers import MediaController
 from ventanilla.media.downloads import DownloadPolicy, MediaDownloader
@@ -54,6 +57,7 @@ from ventanilla.openapi import ClosedStructs, DocumentedErrors
 from ventanilla.pipeline import InboundPipeline, PipelinePolicy
 from ventanilla.privacy import RedactPrivate
 from ventanilla.quarantine.controllers import QuarantineController
+from ventanilla.reports.controllers import ReportController
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
 from ventanilla.web import build_web_router, template_config
@@ -84,6 +88,8 @@ def create_app(
     pipeline_policy: PipelinePolicy | None = None,
     delivery_policy: DeliveryPolicy | None = None,
     download_policy: DownloadPolicy | None = None,
+    assignment_policy: AssignmentPolicy | None = None,
+    auto_resolve_policy: AutoResolvePolicy | None = None,
 ) -> Litestar:
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
@@ -131,6 +137,8 @@ def create_app(
         policy=download_policy,
     )
     retention = MediaRetention(alchemy.get_session, media, metrics, settings.media_retention_days)
+    auto_resolver = AutoResolver(alchemy.get_session, delivery.notify, auto_resolve_policy)
+    assigner = Assigner(alchemy.get_session, assignment_policy)
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
@@ -139,10 +147,14 @@ def create_app(
         delivery.start()
         downloads.start()
         retention.start()
+        auto_resolver.start()
+        assigner.start()
         await sessions.start()
         try:
             yield
         finally:
+            await assigner.stop()
+            await auto_resolver.stop()
             await retention.stop()
             await downloads.stop()  # before the pipeline: its last files hand their messages to the bot
             await pipeline.stop()
@@ -165,14 +177,18 @@ def create_app(
         WhatsappController,
         WhatsappStatusController,
         LiveController,
+        AvailabilityController,
         InboxController,
+        LabelController,
         MetricsController,
         ToolCallController,
         QuarantineController,
         MediaController,
+        ReportController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
+    state["live_streams"] = LiveStreams()
     state.update(sessions=sessions, delivery=delivery, media=media, media_downloads=downloads)
     if isinstance(transport, SimulatorTransport):
         route_handlers.append(SimulatorController)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
@@ -26,7 +27,11 @@ from ventanilla.instance_lock import serve_lock
 from ventanilla.privacy import AccessLogWithoutQuery, RedactPrivate
 
 logger = logging.getLogger("ventanilla")
-GC_THRESHOLDS = (10_000, 20, 20)  # allocations before a young collection; young passes per older one
+GC_THRESHOLDS = (10_000, 20, 20)
+TRANSPORTS = {
+    "simulator": "simulator (in-process phones: nothing reaches real WhatsApp)",
+    "neonize": "neonize (real WhatsApp Web, linked by QR)",
+}  # allocations before a young collection; young passes per older one
 _T = TypeVar("_T")
 
 
@@ -84,6 +89,7 @@ def _migrate_to_head(settings: Settings) -> None:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.main import STARTUP_FAILURE
 
     from ventanilla.app import create_app
 
@@ -93,6 +99,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if settings.admin_email and settings.admin_password:
             _run_in_session(settings, lambda s: _ensure_admin(s, settings.admin_email, settings.admin_password, None))
         logger.info("serving on http://%s:%s", args.host, args.port)
+        logger.info("WhatsApp transport: %s", TRANSPORTS.get(settings.whatsapp_transport, settings.whatsapp_transport))
         # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit normally instead, so that exit
         # handlers run and the embedded PostgreSQL is stopped with us.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -106,7 +113,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # pipeline 15-22 ms with the defaults, 14-16 ms with these; pipeline worst case 104-124 ms, then 66 ms).
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
@@ -114,7 +121,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=15,
             **forwarded_header_options(settings.trusted_proxies),
         )
+        server = _stream_closing_server(config, app.state.live_streams.close)
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled; we are done
+            server.run()
+        if not server.started:
+            return STARTUP_FAILURE  # the reason is logged
     return 0
+
+
+def _stream_closing_server(config: Any, close_streams: Callable[[], None]) -> Any:
+    """uvicorn's server, which ends the live event streams as soon as it starts stopping: they never end by
+    themselves, so uvicorn would wait its whole graceful timeout for them (Ctrl-C took 16 s), then cancel them with
+    a traceback."""
+    import uvicorn
+
+    class StreamClosingServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            close_streams()
+            await super().shutdown(sockets)
+
+    return StreamClosingServer(config)
 
 
 def forwarded_header_options(trusted_proxies: tuple[str, ...]) -> dict[str, Any]:

@@ -81,6 +81,7 @@ FACTS: dict[tuple[str, str], Fact] = {
     ("POST", "/api/auth/login"): Fact(
         {401: error("Wrong email or password"), 429: error("Too many failed logins: wait Retry-After seconds")}
     ),
+    ("PUT", "/api/me/password"): Fact({429: error("Too many wrong current passwords: wait Retry-After seconds")}),
     ("GET", "/ready"): Fact(
         {
             503: ResponseSpec(

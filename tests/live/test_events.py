@@ -207,7 +207,8 @@ async def test_a_client_that_stops_reading_is_let_go_instead_of_followed_without
             publisher.publish(QrShown(service_point_id=point, expires_at=datetime.now(UTC)))
 
     async with Litestar(plugins=[channels]).lifespan():
-        stream = live_controllers._events(channels, point, allowed, datetime.now(UTC) + timedelta(hours=1))
+        streams = live_controllers.LiveStreams()
+        stream = live_controllers._events(channels, streams, point, allowed, datetime.now(UTC) + timedelta(hours=1))
         await anext(stream)  # subscribed
         publish(40)
         assert [(await anext(stream)).event for _ in range(40)] == ["whatsapp.qr"] * 40  # a reader hears all
@@ -216,3 +217,28 @@ async def test_a_client_that_stops_reading_is_let_go_instead_of_followed_without
         assert not channels._channels[channel_of(point)]  # unsubscribed: nothing more is kept for it
         with pytest.raises(StopAsyncIteration):  # its stream ends; the browser reconnects and refetches
             await anext(stream)
+
+
+async def test_closing_the_streams_ends_open_ones_at_once_and_new_ones_immediately() -> None:
+    """What `ventanilla serve` does as it starts stopping (see tests/live/test_shutdown.py for the whole server)."""
+    channels, point, streams = build_channels(), uuid4(), live_controllers.LiveStreams()
+
+    async def allowed() -> bool:
+        return True
+
+    def open_stream() -> AsyncIterator[object]:
+        return live_controllers._events(channels, streams, point, allowed, datetime.now(UTC) + timedelta(hours=1))
+
+    async with Litestar(plugins=[channels]).lifespan():
+        stream = open_stream()
+        await anext(stream)  # subscribed, now waiting for events (a quiet stream waits RECHECK_SECONDS at a time)
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.05)
+        streams.close()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(waiting, 1)
+        late = open_stream()
+        await anext(late)
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(late), 1)
+        assert not channels._channels.get(channel_of(point))  # both unsubscribed

@@ -66,7 +66,7 @@ async def test_invalid_file_reports_every_row_and_writes_nothing(
         + "ABC100001,CREATED,,,,,\n"  # row 2
         + "ABC100002,LOST,,,,,\n"  # row 3: bad status
         + "ABC100003,CREATED,,,,,\n"  # row 4
-        + "ABC100004,CREATED,,,31/12/2026,,\n"  # row 5: bad date
+        + "ABC100004,CREATED,,,31/02/2026,,\n"  # row 5: no such date
         + "ABC100005,CREATED,,,,,\n"  # row 6
         + "bbb-100007,DELIVERED,,,,,\n"  # row 7: point B's shipment
         + "abc 100001,CREATED,,,,,\n"  # row 8: repeats row 2
@@ -80,8 +80,10 @@ async def test_invalid_file_reports_every_row_and_writes_nothing(
         (7, "trackingNumber"),
         (8, "trackingNumber"),
     ]
-    assert "another service point" in errors[2]["message"]
-    assert "row 2" in errors[3]["message"]
+    assert "LOST" in errors[0]["message"] and "«En tránsito»" in errors[0]["message"]
+    assert errors[1]["message"] == "la fecha «31/02/2026» no existe en el calendario"
+    assert "otra sucursal" in errors[2]["message"]
+    assert "fila 2" in errors[3]["message"]
     rows = await stored(session)
     assert list(rows) == ["BBB100007"]
     assert rows["BBB100007"].status is ShipmentStatus.CREATED
@@ -90,11 +92,12 @@ async def test_invalid_file_reports_every_row_and_writes_nothing(
 
 async def test_header_is_required_and_checked(client: Client, world: World) -> None:
     for content, message in (
-        ("ABC100001,CREATED\n", "row 1 must be the header"),
-        ("trackingNumber,destination\nABC100001,Quito\n", "missing required column status"),
-        ("trackingNumber,status,colour\nABC100001,CREATED,red\n", "unknown column 'colour'"),
-        ("", "row 1 must be the header"),
-        (HEADER, "no shipments"),
+        ("ABC100001,CREATED\n", "la fila 1 debe ser el encabezado"),
+        ("trackingNumber,destination\nABC100001,Quito\n", "falta la columna obligatoria «Estado»"),
+        ("trackingNumber,status,colour\nABC100001,CREATED,red\n", "columna desconocida «colour»"),
+        ("Guía;Estado;Guia\nABC100001;Entregado;ABC100002\n", "la columna «Guia» está dos veces"),
+        ("", "la fila 1 debe ser el encabezado"),
+        (HEADER, "ningún envío"),
     ):
         response = await client.post(import_path(world), content=content.encode(), headers=world.agent_a.headers | CSV)
         assert response.status_code == 422, content
@@ -106,8 +109,9 @@ async def test_malformed_rows(client: Client, world: World) -> None:
     response = await client.post(import_path(world), content=content.encode(), headers=world.agent_a.headers | CSV)
     assert response.status_code == 422
     assert [(e["row"], e["key"]) for e in response.json()["extra"]] == [(2, "row"), (3, "origin"), (4, "status")]
-    latin1 = await client.post(import_path(world), content=GOOD.encode("latin-1"), headers=world.agent_a.headers | CSV)
-    assert latin1.status_code == 400 and latin1.json()["extra"][0]["key"] == "file"
+    binary = b"trackingNumber,status\n\x81\x8d\x90,CREATED\n"  # neither UTF-8 nor Windows-1252
+    refused = await client.post(import_path(world), content=binary, headers=world.agent_a.headers | CSV)
+    assert refused.status_code == 400 and refused.json()["extra"][0]["key"] == "file"
 
 
 async def test_nul_in_any_cell_is_a_problem_of_its_row(client: Client, world: World, session: AsyncSession) -> None:
@@ -170,7 +174,7 @@ async def test_multipart_semicolons_and_partial_columns(client: Client, world: W
     assert response.status_code == 200
     assert response.json() == {"created": 1, "updated": 1}
     rows = await stored(session)
-    assert rows["ABC100001"].destination is None  # an empty cell clears
+    assert rows["ABC100001"].destination == "Cuenca"  # an empty cell keeps the stored value
     assert rows["ABC100001"].recipient_name == "Jorge Salinas"  # an absent column is kept
     assert rows["ABC100009"].destination == "Loja"
     no_file = await client.post(import_path(world), files={"other": ("x.csv", b"x")}, headers=world.agent_a.headers)

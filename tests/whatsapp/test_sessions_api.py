@@ -165,7 +165,7 @@ async def test_pairing_code(client: Client, world: World) -> None:
     assert response.status_code == 201
     code = response.json()["code"]
     assert len(code) == 9 and code[4] == "-"
-    bad = await client.post(path, json={"phoneNumber": "0991234567"}, headers=world.agent_a.headers)
+    bad = await client.post(path, json={"phoneNumber": "099-12ab"}, headers=world.agent_a.headers)
     assert bad.status_code == 400 and bad.json()["extra"][0]["key"] == "phoneNumber"
     await client.post(f"{_base(world.point_a)}/simulator/scan", headers=world.agent_a.headers)
     await eventually(lambda: _is(client, world, world.point_a, "CONNECTED"), what="CONNECTED")

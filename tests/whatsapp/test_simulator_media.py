@@ -218,7 +218,7 @@ async def test_phone_send_needs_a_connected_point_of_the_caller(client: Client, 
     assert other.status_code == 404
     unknown = await client.post(_url(uuid4(), "phone-send"), json=body, headers=linked.admin.headers)
     assert unknown.status_code == 404
-    for bad in ({"to": "0991112233", "text": "hola"}, {"to": CUSTOMER}, {"to": CUSTOMER, "text": ""}):
+    for bad in ({"to": "12345", "text": "hola"}, {"to": CUSTOMER}, {"to": CUSTOMER, "text": ""}):
         response = await client.post(_url(linked.point_a, "phone-send"), json=bad, headers=linked.admin.headers)
         assert response.status_code == 400, bad
     dropped = await client.post(

@@ -109,5 +109,5 @@ def issue_token(jwt_auth: JWTCookieAuth[User, Token], user: User) -> str:
 
 
 def token_is_current(token: Token, user: User) -> bool:
-    """False once the user logged out after this token was issued (or for a token without a version)."""
-    return token.extras.get(TOKEN_VERSION_CLAIM) == user.token_version
+    """False once the user logged out or was deactivated after this token was issued (or without a version)."""
+    return user.is_active and token.extras.get(TOKEN_VERSION_CLAIM) == user.token_version

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
+import msgspec
+
 from ventanilla.config import MIN_PASSWORD_LENGTH
 from ventanilla.db.models import MemberRole, User
 from ventanilla.schemas import CamelStruct, Email, Name
@@ -32,6 +34,7 @@ class UserRead(CamelStruct):
     email: str
     name: str
     is_admin: bool
+    is_active: bool
     created_at: datetime
     memberships: list[MembershipRead]
 
@@ -42,6 +45,7 @@ class UserRead(CamelStruct):
             email=user.email,
             name=user.name,
             is_admin=user.is_admin,
+            is_active=user.is_active,
             created_at=user.created_at,
             memberships=[MembershipRead(m.service_point_id, m.role) for m in user.memberships],
         )
@@ -59,6 +63,24 @@ class UserCreate(CamelStruct):
     password: Password
     name: Name
     is_admin: bool = False
+
+
+class UserUpdate(CamelStruct):
+    """Fields left out keep their value. `isActive: false` deactivates: no login, every session ends."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    is_admin: bool | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class PasswordReset(CamelStruct):
+    password: Password
+
+
+class PasswordChange(CamelStruct):
+    current_password: LoginPassword
+    new_password: Password
 
 
 class MemberCreate(CamelStruct):

@@ -17,6 +17,14 @@ from ventanilla.auth.passwords import hash_password, verify_password
 from ventanilla.db.models import MemberRole, Membership, User
 
 
+class UserRuleError(Exception):
+    """A change to an account that would leave the instance without a way in (the last active admin, oneself)."""
+
+
+class WrongPasswordError(Exception):
+    """The current password given to change one's own password is not the user's."""
+
+
 class UserRepository(SQLAlchemyAsyncRepository[User]):
     model_type = User
 
@@ -59,10 +67,75 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             user.password_hash = await hash_password(password)
             user.token_version += 1  # a reset password also ends the sessions opened with the old one
         user.is_admin = True
+        user.is_active = True  # the way back in when every admin account was deactivated
         if name:
             user.name = name
         await self.repository.session.flush()
         return user, False
+
+    async def update_user(
+        self,
+        actor: User,
+        user_id: UUID,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        is_admin: bool | None = None,
+        is_active: bool | None = None,
+    ) -> User:
+        """Edit an account. Deactivating it ends its sessions (its tokens stop working). Refused with
+        `UserRuleError`: deactivating oneself, or leaving no active administrator."""
+        user = await self.get_with_memberships(user_id)
+        if is_active is False and user.id == actor.id:
+            raise UserRuleError("you cannot deactivate your own account")
+        if email is not None:
+            email = email.strip().lower()
+            taken = await self.repository.session.scalar(select(User.id).where(User.email == email, User.id != user.id))
+            if taken is not None:
+                raise DuplicateKeyError(detail=f"email: a user with email {email} already exists")
+            user.email = email
+        if name is not None:
+            user.name = name.strip()
+        stays_admin = (user.is_admin if is_admin is None else is_admin) and (
+            user.is_active if is_active is None else is_active
+        )
+        if user.is_admin and user.is_active and not stays_admin and not await self._other_active_admin(user.id):
+            raise UserRuleError("the last active administrator must stay an active administrator")
+        if is_admin is not None:
+            user.is_admin = is_admin
+        if is_active is not None and is_active != user.is_active:
+            user.is_active = is_active
+            user.token_version += 1  # deactivated: every session ends now; reactivated: old tokens stay dead
+        await self.repository.session.flush()
+        return user
+
+    async def set_password(self, user_id: UUID, password: str) -> User:
+        """An administrator's reset: the new password, and every session opened with the old one ends."""
+        user = await self.get_with_memberships(user_id)
+        user.password_hash = await hash_password(password)
+        user.token_version += 1
+        await self.repository.session.flush()
+        return user
+
+    async def change_own_password(self, user_id: UUID, current: str, new: str) -> User:
+        """The user's own change, proven by the current password (`WrongPasswordError` otherwise). Other sessions
+        end; the caller gets a fresh token."""
+        user = await self.get_with_memberships(user_id)
+        if not await verify_password(user.password_hash, current):
+            raise WrongPasswordError("wrong current password")
+        return await self.set_password(user_id, new)
+
+    async def get_with_memberships(self, user_id: UUID) -> User:
+        user = await self.repository.session.scalar(
+            select(User).where(User.id == user_id).options(selectinload(User.memberships))
+        )
+        if user is None:
+            raise NotFoundError(detail="user not found")
+        return user
+
+    async def _other_active_admin(self, user_id: UUID) -> bool:
+        statement = select(User.id).where(User.is_admin, User.is_active, User.id != user_id).limit(1)
+        return await self.repository.session.scalar(statement) is not None
 
     async def revoke_tokens(self, user_id: UUID) -> None:
         """Every token issued to the user so far stops working: all their sessions end, on every device."""

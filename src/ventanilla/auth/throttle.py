@@ -69,6 +69,17 @@ class LoginThrottle:
         """The client knew the password: its own failures on this account no longer count against it."""
         self._pairs.pop((email, address), None)
 
+    def forget_account(self, email: str) -> None:
+        """An administrator unlocked the account: its failures, from every client, no longer count. A client
+        stopped for spraying many accounts stays stopped."""
+        self._accounts.pop(email, None)
+        for key in [key for key in self._pairs if key[0] == email]:
+            del self._pairs[key]
+
+    def recent_failures(self, email: str) -> int:
+        """Failed logins of the account within the window (what an administrator sees before unlocking)."""
+        return len(self._recent(self._accounts, email, self.clock()))
+
     def _recent(self, table: dict[_Key, deque[float]], key: _Key, now: float) -> deque[float]:
         stamps = table.get(key)
         if stamps is None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -529,3 +530,45 @@ class CsatResponse(UUIDAuditBase):
     # who resolved the conversation that was rated (None: the bot or auto-resolve), for per-agent reports
     resolved_by_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     rating: Mapped[int] = mapped_column(Integer)
+
+
+class ReportActivity(DefaultBase):
+    """Messages to or from the customer (never notes) and handoffs per conversation and UTC hour, kept by triggers
+    (migration 0008): the reports count a period from these rows instead of every message and event in it."""
+
+    __tablename__ = "report_activity"
+    __table_args__ = (
+        # the counts ride in the key's index: a period of a point is read by an index-only scan
+        PrimaryKeyConstraint(
+            "service_point_id", "hour", "conversation_id", postgresql_include=["inbound", "bot", "agent", "handoffs"]
+        ),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    inbound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    agent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    handoffs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # as in `report_handoff`
+    first_inbound_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))  # of its messages
+
+
+class ReportHandoff(DefaultBase):
+    """One handoff (see docs/reports.md) with its first agent reply and how its episode ended, kept by triggers on
+    `conversation_event` and `message` (migration 0008) so response times are read, not searched for."""
+
+    __tablename__ = "report_handoff"
+    __table_args__ = (
+        Index("ix_report_handoff_point_at", "service_point_id", "at"),
+        Index("ix_report_handoff_conversation_at", "conversation_id", "at"),
+    )
+
+    event_id: Mapped[UUID] = mapped_column(ForeignKey("conversation_event.id", ondelete="CASCADE"), primary_key=True)
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")

@@ -1,4 +1,5 @@
-"""The inbox of a service point over HTTP: conversations, their messages, takeover, replies and retries."""
+"""The inbox of a service point over HTTP: conversations, their messages, takeover, replies and retries, private
+notes, labels, the assignee's unread count, who is typing, and the shipments a customer wrote about."""
 
 from __future__ import annotations
 
@@ -6,19 +7,29 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, get, patch, post, put
+from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.security.jwt import Token
-from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
+from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.config import MAX_MEDIA_MAX_BYTES
-from ventanilla.db.models import ConversationStatus, DeliveryStatus, Media, Message, MessageType, ServicePoint, User
+from ventanilla.db.models import (
+    SHIPMENT_STATUS_LABELS,
+    ConversationStatus,
+    DeliveryStatus,
+    Media,
+    Message,
+    MessageType,
+    ServicePoint,
+    User,
+)
 from ventanilla.http_errors import NUL_MESSAGE, ConflictException, decode_strictly, invalid_field
 from ventanilla.inbox.schemas import (
     AgentMessage,
@@ -26,25 +37,34 @@ from ventanilla.inbox.schemas import (
     ConversationDetail,
     ConversationEventRead,
     ConversationPage,
+    ConversationShipment,
     ConversationSummary,
     ConversationUpdate,
+    LabelCount,
     LocationRead,
     MediaRead,
     MessagePage,
     MessageRead,
+    NoteCreate,
     QuotedMessage,
+    RawLabels,
 )
 from ventanilla.inbox.services import (
+    AssigneeChangedError,
     ConversationCursor,
     ConversationFilters,
     InboxService,
     InvalidAssigneeError,
+    InvalidLabelError,
     ListedConversation,
+    MentionedShipment,
     MessageCursor,
     NotRetryableError,
     ThreadMessage,
 )
 from ventanilla.inbox.writer import AssignmentNeedsHumanError
+from ventanilla.live.events import Typing
+from ventanilla.live.publisher import LivePublisher
 from ventanilla.media.services import AcceptedUpload, accept_upload
 from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
@@ -73,6 +93,11 @@ def _summary(listed: ListedConversation) -> ConversationSummary:
         last_message_preview=listed.preview,
         waiting_since=c.waiting_since,
         handoff_reason=c.handoff_reason,
+        labels=list(c.labels),
+        unread_count=listed.unread,
+        assigned_at=c.assigned_at,
+        resolved_at=c.resolved_at,
+        last_message_from=listed.last_from,
     )
 
 
@@ -92,6 +117,7 @@ def _message(thread: ThreadMessage | Message) -> MessageRead:
         sender_user_id=m.sender_user_id,
         delivery_error=m.delivery_error,
         type=m.type,
+        kind=m.kind.value,
         media=_media(media) if media is not None else None,
         caption=m.content if m.type is not MessageType.TEXT and m.content else None,
         sent_from_phone=m.sent_from_phone,
@@ -158,6 +184,27 @@ async def _upload(request: Request[User, Token, State]) -> tuple[str, AcceptedUp
     return caption, accepted
 
 
+def _shipment(mentioned: MentionedShipment, point_id: UUID) -> ConversationShipment:
+    s = mentioned.shipment
+    return ConversationShipment(
+        tracking_number=s.tracking_number,
+        status=s.status,
+        status_label=SHIPMENT_STATUS_LABELS[s.status],
+        origin=s.origin,
+        destination=s.destination,
+        eta=s.eta,
+        last_update=s.last_update,
+        service_point_id=s.service_point_id,
+        service_point_name=mentioned.point_name,
+        own_point=s.service_point_id == point_id,
+    )
+
+
+def _label(value: str | None) -> str | None:
+    """A label filter, normalised as labels are stored."""
+    return " ".join(value.split()).lower() if value is not None else None
+
+
 def _assigned_to(value: str | None, me: User) -> UUID | None:
     if value is None:
         return None
@@ -185,11 +232,20 @@ class InboxController(Controller):
         status: Annotated[ConversationStatus | None, QueryParameter()] = None,
         assigned_to: Annotated[str | None, QueryParameter(name="assignedTo")] = None,
         waiting: Annotated[bool | None, QueryParameter(description="only conversations waiting for a person")] = None,
-        q: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
+        q: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=100,
+                description="text of a message or the customer's number (accents, case, a phone's local format "
+                "and a tracking number's separators do not matter)",
+            ),
+        ] = None,
+        label: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
         limit: PageSize = 50,
         cursor: Annotated[str | None, QueryParameter()] = None,
     ) -> ConversationPage:
-        filters = ConversationFilters(status, _assigned_to(assigned_to, request.user), waiting, q)
+        filters = ConversationFilters(status, _assigned_to(assigned_to, request.user), waiting, q, _label(label))
         position = decode_cursor(cursor, ConversationCursor) if cursor else None
         listed, following = await inbox.list_conversations(service_point.id, filters, limit, position)
         return ConversationPage(
@@ -216,6 +272,9 @@ class InboxController(Controller):
             waiting_since=conversation.waiting_since,
             handoff_reason=conversation.handoff_reason,
             created_at=conversation.created_at,
+            labels=list(conversation.labels),
+            assigned_at=conversation.assigned_at,
+            resolved_at=conversation.resolved_at,
             events=[
                 ConversationEventRead(
                     id=e.id,
@@ -231,7 +290,12 @@ class InboxController(Controller):
             ],
         )
 
-    @patch(CONVERSATION, summary="HUMAN stops the bot (optionally assigning), BOT gives it back")
+    @patch(
+        CONVERSATION,
+        summary="HUMAN stops the bot (optionally assigning), BOT gives it back, RESOLVED closes it",
+        description="With `expectedAssignedToUserId`, 409 when someone else holds the conversation by now (the "
+        "detail names them). A change that changes nothing leaves no entry in the history.",
+    )
     async def update_conversation(
         self,
         request: Request[User, Token, State],
@@ -247,8 +311,12 @@ class InboxController(Controller):
             raise ValidationException(message, extra=[{"key": "assignedToUserId", "message": message}]) from None
         except AssignmentNeedsHumanError:
             raise ConflictException("the bot answers this conversation: set status HUMAN to assign it") from None
+        except AssigneeChangedError as exc:
+            field = {"key": "expectedAssignedToUserId", "message": str(exc), "source": "body"}
+            raise ConflictException(str(exc), extra=[field]) from None
         await inbox.session.commit()  # live subscribers refetch at once: they must see the change
-        return _summary(ListedConversation(conversation, None))
+        request.app.state.delivery.notify()  # resolving may have queued the rating question
+        return _summary(await inbox.list_one(service_point.id, conversation.id))
 
     @get(CONVERSATION + "/messages", summary="Messages of a conversation, newest first")
     async def list_messages(
@@ -301,3 +369,107 @@ class InboxController(Controller):
         await inbox.session.commit()
         request.app.state.delivery.notify()
         return _message(message)
+
+    @post(
+        CONVERSATION + "/notes",
+        summary="A private note in the thread: never sent to the customer, never shown to the bot",
+        description="Listed among the messages with `kind: note`. It does not move the conversation in the list, "
+        "does not end the customer's wait and does not assign the conversation.",
+    )
+    async def add_note(
+        self,
+        request: Request[User, Token, State],
+        conversation_id: FromPath[UUID],
+        data: JSONBody[NoteCreate],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+    ) -> MessageRead:
+        note = await inbox.add_note(service_point.id, conversation_id, request.user, data.content.strip())
+        await inbox.session.commit()
+        return _message(note)
+
+    @put(
+        CONVERSATION + "/labels",
+        summary="Set the conversation's labels",
+        description="Labels are trimmed, lower-cased, inner spaces collapsed and repeats dropped; each has 1 to "
+        "40 characters, at most 20 per conversation. A change is an entry in the history (LABELS_CHANGED).",
+    )
+    async def set_labels(
+        self,
+        request: Request[User, Token, State],
+        conversation_id: FromPath[UUID],
+        data: JSONBody[RawLabels],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+    ) -> ConversationSummary:
+        try:
+            conversation = await inbox.set_labels(service_point.id, conversation_id, request.user, data)
+        except InvalidLabelError as exc:
+            raise invalid_field(exc.field, str(exc)) from None
+        await inbox.session.commit()
+        listed = await inbox.list_one(service_point.id, conversation.id)
+        return _summary(listed)
+
+    @post(
+        CONVERSATION + "/read",
+        summary="The assignee has read the conversation: its unread count goes back to 0",
+        description="Anyone else calling it changes nothing.",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def mark_read(
+        self,
+        request: Request[User, Token, State],
+        conversation_id: FromPath[UUID],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+    ) -> None:
+        await inbox.mark_read(service_point.id, conversation_id, request.user)
+        await inbox.session.commit()
+
+    @post(
+        CONVERSATION + "/typing",
+        summary="Tell the point's other agents that the caller is writing a reply",
+        description="Publishes `conversation.typing` on the point's live stream at once; nothing is stored.",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def typing(
+        self,
+        request: Request[User, Token, State],
+        conversation_id: FromPath[UUID],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+        channels: NamedDependency[ChannelsPlugin],
+    ) -> None:
+        conversation = await inbox.get(service_point.id, conversation_id)
+        me = request.user
+        LivePublisher(channels).publish(
+            Typing(service_point_id=service_point.id, conversation_id=conversation.id, user_id=me.id, user_name=me.name)
+        )
+
+    @get(
+        CONVERSATION + "/shipments",
+        summary="The shipments whose tracking numbers the customer wrote here, newest mention first",
+        description="Company-wide, as the bot looks them up; `ownPoint` false marks another branch's shipment "
+        "(read-only here). At most 10.",
+    )
+    async def list_shipments(
+        self,
+        conversation_id: FromPath[UUID],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+    ) -> list[ConversationShipment]:
+        mentioned = await inbox.mentioned_shipments(service_point.id, conversation_id)
+        return [_shipment(item, service_point.id) for item in mentioned]
+
+
+class LabelController(Controller):
+    path = "/api/service-points/{sp_id:uuid}/labels"
+    tags = ["inbox"]
+    guards = [requires_point_member]
+    dependencies = {"service_point": Provide(provide_service_point), "inbox": Provide(provide_inbox)}
+
+    @get("/", summary="Labels in use on the point's conversations, most used first (for the list's filter)")
+    async def list_labels(
+        self, service_point: NamedDependency[ServicePoint], inbox: NamedDependency[InboxService]
+    ) -> list[LabelCount]:
+        return [LabelCount(label=label, count=count) for label, count in await inbox.labels_in_use(service_point.id)]

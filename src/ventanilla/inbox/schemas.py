@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -16,6 +16,7 @@ from ventanilla.db.models import (
     MediaStatus,
     MessageType,
     SenderType,
+    ShipmentStatus,
 )
 from ventanilla.schemas import CamelStruct
 from ventanilla.text import bounded
@@ -24,11 +25,24 @@ MAX_MESSAGE_CHARS = 4096  # WhatsApp's limit for one text message
 PREVIEW_CHARS = 120
 QUOTE_CHARS = 200
 
+MAX_LABEL_CHARS = 40
+MAX_LABELS = 20
+MAX_SHIPMENT_CARDS = 10
+
 MessageContent = bounded(MAX_MESSAGE_CHARS, min_length=1)
+NoteContent = bounded(MAX_MESSAGE_CHARS, visible=True)
 Reason = bounded(500, min_length=1)
+# As typed: trimmed, lower-cased and its inner spaces collapsed before the 1-40 rule applies (`normalize_labels`).
+RawLabel = bounded(200)
+RawLabels = Annotated[list[RawLabel], msgspec.Meta(max_length=100)]
 
 
 class ConversationSummary(CamelStruct):
+    """One row of the list. `lastMessagePreview` starts the customer's latest message (the latest message of all
+    when the customer never wrote; never a note); `lastMessageFrom` says who wrote the latest message, so a list
+    can show whether the customer is waiting for an answer. `unreadCount` counts the customer's messages that
+    arrived after the assignee last read the conversation (0 when nobody holds it)."""
+
     id: UUID
     customer_phone: str
     status: ConversationStatus
@@ -37,6 +51,11 @@ class ConversationSummary(CamelStruct):
     last_message_preview: str | None
     waiting_since: datetime | None
     handoff_reason: str | None
+    labels: list[str]
+    unread_count: int
+    assigned_at: datetime | None
+    resolved_at: datetime | None
+    last_message_from: SenderType | None
 
 
 class ConversationPage(CamelStruct):
@@ -65,15 +84,21 @@ class ConversationDetail(CamelStruct):
     waiting_since: datetime | None
     handoff_reason: str | None
     created_at: datetime
+    labels: list[str]
+    assigned_at: datetime | None
+    resolved_at: datetime | None
     events: list[ConversationEventRead]
 
 
 class ConversationUpdate(CamelStruct):
-    """`status: HUMAN` stops the bot (optionally assigning), `BOT` gives the conversation back to it."""
+    """`status: HUMAN` stops the bot (optionally assigning), `BOT` gives the conversation back to it, `RESOLVED`
+    closes it. `expectedAssignedToUserId` (null: nobody) is who the caller believes holds it: when someone else
+    does by now, the change is refused (409) instead of silently taking it from them."""
 
     status: ConversationStatus | msgspec.UnsetType = msgspec.UNSET
     assigned_to_user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
     reason: Reason | None = None
+    expected_assigned_to_user_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class MediaRead(CamelStruct):
@@ -140,3 +165,29 @@ class MessagePage(CamelStruct):
 
 class AgentMessage(CamelStruct):
     content: MessageContent
+
+
+class NoteCreate(CamelStruct):
+    """A private note for the team: stored in the thread, never sent to the customer nor shown to the bot."""
+
+    content: NoteContent
+
+
+class LabelCount(CamelStruct):
+    label: str
+    count: int  # conversations of the point carrying it
+
+
+class ConversationShipment(CamelStruct):
+    """A shipment whose tracking number the customer wrote. `ownPoint` false: another branch's, read-only here."""
+
+    tracking_number: str
+    status: ShipmentStatus
+    status_label: str  # in Spanish, as the bot tells the customer
+    origin: str | None
+    destination: str | None
+    eta: date | None
+    last_update: datetime
+    service_point_id: UUID
+    service_point_name: str
+    own_point: bool

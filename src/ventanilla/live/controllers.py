@@ -7,6 +7,10 @@ revoked, or the user is deleted or no longer a member; the browser's reconnectio
 A client that stops reading (a laptop asleep with its connection still open) is not followed without bound: once
 `MAX_BACKLOG` events wait for it, its subscription is dropped and the stream ends at its next step. The browser
 reconnects and refetches what it shows, as after any reconnection.
+
+A stream never ends by itself, so a stopping server ends them all first (`LiveStreams.close`, called by `ventanilla
+serve` before it waits for open connections); otherwise Ctrl-C would wait for the graceful-shutdown timeout and
+then cancel each stream with a traceback. Browsers reconnect to whichever server answers next.
 """
 
 from __future__ import annotations
@@ -34,6 +38,31 @@ from ventanilla.live.publisher import channel_of
 HEARTBEAT_SECONDS = 15.0
 RECHECK_SECONDS = 5.0  # how long a quiet stream may go on after its access ended
 MAX_BACKLOG = 10_000  # events waiting for a client that does not read (bursts of a few thousand are normal)
+_CLOSE = None  # put in a stream's queue: the server is stopping, end the stream now
+
+
+class LiveStreams:
+    """The event streams open in this process, so that stopping the server can end them at once."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[bytes | None]] = set()
+        self._closing = False
+
+    def open(self) -> asyncio.Queue[bytes | None]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        if self._closing:
+            queue.put_nowait(_CLOSE)
+        self._queues.add(queue)
+        return queue
+
+    def release(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._queues.discard(queue)
+
+    def close(self) -> None:
+        """End every open stream at its next step, and any stream opened from now on at once."""
+        self._closing = True
+        for queue in self._queues:
+            queue.put_nowait(_CLOSE)
 
 
 class LiveController(Controller):
@@ -61,15 +90,20 @@ class LiveController(Controller):
             async with AsyncSession(db_engine) as session:  # a short session per check: a stream lasts for hours
                 return await still_allowed(session, token, sp_id)
 
-        return ServerSentEvent(_events(channels, sp_id, allowed, token.exp))
+        streams: LiveStreams = request.app.state.live_streams
+        return ServerSentEvent(_events(channels, streams, sp_id, allowed, token.exp))
 
 
 async def _events(
-    channels: ChannelsPlugin, point_id: UUID, allowed: Callable[[], Awaitable[bool]], expires_at: datetime
+    channels: ChannelsPlugin,
+    streams: LiveStreams,
+    point_id: UUID,
+    allowed: Callable[[], Awaitable[bool]],
+    expires_at: datetime,
 ) -> AsyncIterator[ServerSentEventMessage]:
     channel = channel_of(point_id)
     async with channels.start_subscription([channel]) as subscriber:
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        queue = streams.open()
         lagging = asyncio.Event()  # the client fell `MAX_BACKLOG` events behind: nothing more is kept for it
 
         async def pump() -> None:
@@ -100,13 +134,16 @@ async def _events(
                     continue
                 while not queue.empty():
                     batch.append(queue.get_nowait())
+                if _CLOSE in batch:
+                    return
                 if not await allowed() or lagging.is_set():  # one check covers every event that arrived before it
                     return
-                for raw in batch:
+                for raw in filter(None, batch):
                     event = json.loads(raw)
                     yield ServerSentEventMessage(data=raw.decode(), event=event.get("type", "message"))
                 last_sent = clock()
         finally:
+            streams.release(queue)
             pumping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pumping

@@ -4,7 +4,8 @@ The reply (PENDING in the outbox), the handoff and its history entry, the tool-c
 of the day, the transcripts of the voice notes the bot heard (shown to agents), and "these messages are handled".
 A batch that fails because of one conversation's rows is split until that conversation fails alone (the others are
 written); its messages stay unhandled, and their attempt count (see `context`) bounds how often that can happen.
-The bot hands over text already made storable (`BotDecision`).
+The bot hands over text already made storable (`BotDecision`). A handoff while the point is closed (its business
+hours) tells the customer, in the same reply, when a person will answer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ventanilla.assignment.hours import BusinessHours
 from ventanilla.batching import MicroBatcher
 from ventanilla.bot import BotDecision, BotRequest
 from ventanilla.db.arrays import among
@@ -30,6 +33,7 @@ from ventanilla.db.models import (
     Media,
     Message,
     SenderType,
+    ServicePoint,
     ToolCall,
 )
 from ventanilla.db.session import SessionFactory
@@ -82,6 +86,7 @@ class Decisions:
                     )
                 ).scalars()
             )
+            closed = await _closed_notices(connection, decided, now)
             audit, replies, handoffs, events, usage, results = [], [], [], [], {}, []
             transcripts: list[dict[str, object]] = []
             for request, decision in decided:
@@ -121,9 +126,10 @@ class Decisions:
                 if statuses.get(request.conversation_id) != ConversationStatus.BOT:
                     results.append(None)
                     continue
-                reply = outgoing_values(
-                    request.conversation_id, request.service_point_id, decision.reply, SenderType.BOT, now
-                )
+                text = decision.reply
+                if decision.handoff_reason and request.service_point_id in closed:
+                    text = f"{text}\n\n{closed[request.service_point_id]}"
+                reply = outgoing_values(request.conversation_id, request.service_point_id, text, SenderType.BOT, now)
                 replies.append(reply)
                 results.append(Applied(reply["id"]))
                 after_commit(
@@ -186,3 +192,20 @@ class Decisions:
                     )
                 )
         return results
+
+
+async def _closed_notices(
+    connection: AsyncConnection, decided: list[tuple[BotRequest, BotDecision]], now: datetime
+) -> dict[UUID, str]:
+    """For the points of this batch's handoffs that are closed now: what to tell the customer. The query leaves out
+    points without hours (always open), and a batch without a handoff reads nothing."""
+    points = {r.service_point_id for r, d in decided if d.handoff_reason}
+    if not points:
+        return {}
+    rows = await connection.execute(
+        select(ServicePoint.id, ServicePoint.timezone, ServicePoint.business_hours).where(
+            among(ServicePoint.id, points), ServicePoint.business_hours.is_not(None)
+        )
+    )
+    notices = {point: BusinessHours.of(zone, hours).closed_notice(now) for point, zone, hours in rows.all()}
+    return {point: notice for point, notice in notices.items() if notice}

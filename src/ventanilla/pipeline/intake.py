@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, update
+from sqlalchemy import Row, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventanilla.batching import MicroBatcher
@@ -34,6 +34,8 @@ from ventanilla.db.errors import describe, is_refused_content
 from ventanilla.db.models import Conversation, ConversationEvent, ConversationStatus, Media, Message
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import incoming_media_values, incoming_values, phone_takeover_event_values
+from ventanilla.lifecycle.csat import parse_rating
+from ventanilla.lifecycle.returning import Returned, customer_returned
 from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
 from ventanilla.pipeline.journal import Journal
 from ventanilla.quarantine.services import set_aside
@@ -163,7 +165,11 @@ class Intake:
         return Arrival(Outcome.QUARANTINED)
 
     async def _write(self, arrivals: list[tuple[UUID, InboundMessage]]) -> list[StoredInbound | None]:
-        """One transaction for every message that arrived meanwhile: upsert their conversations, insert them."""
+        """One transaction for every message that arrived meanwhile: upsert their conversations, insert them.
+
+        A RESOLVED conversation (the upsert says so, and locks it) takes its rating from the customer's first
+        message when one was asked and that message is a rating; any other customer message opens it again as BOT.
+        """
         now = datetime.now(UTC)
         latest: dict[tuple[UUID, str], datetime] = {}
         for point_id, message in arrivals:
@@ -198,11 +204,19 @@ class Intake:
                 conversations.c.service_point_id,
                 conversations.c.customer_phone,
                 conversations.c.status,
+                conversations.c.csat_requested_at,
             )
             owners = {(row.service_point_id, row.customer_phone): row for row in await connection.execute(upsert)}
+            ratings = _ratings(arrivals, owners)
             rows = [
-                incoming_values(owner.id, point_id, message, now, handled=owner.status != ConversationStatus.BOT)
-                for point_id, message in arrivals
+                incoming_values(
+                    owner.id,
+                    point_id,
+                    message,
+                    now,
+                    handled=owner.status == ConversationStatus.HUMAN or index in ratings,
+                )
+                for index, (point_id, message) in enumerate(arrivals)
                 for owner in (owners[(point_id, message.customer_phone)],)
             ]
             inserted = (
@@ -224,8 +238,13 @@ class Intake:
             ]
             if files:
                 await connection.execute(insert_rows(Media.__table__, files))
+            reopened = await customer_returned(session, _returned(new, owners, ratings), now)
+            statuses = {owner.id: ConversationStatus(owner.status) for owner in owners.values()}
+            statuses.update(dict.fromkeys(reopened, ConversationStatus.BOT))
             taken = await _taken_from_phone(
-                connection, {row["conversation_id"]: point_id for point_id, m, row in filter(None, new) if m.from_phone}
+                connection,
+                {row["conversation_id"]: point_id for point_id, m, row in filter(None, new) if m.from_phone},
+                statuses,
             )
             results: list[StoredInbound | None] = []
             for item in new:
@@ -234,7 +253,7 @@ class Intake:
                     continue
                 point_id, message, row = item
                 owner = owners[(point_id, message.customer_phone)]
-                status = ConversationStatus.HUMAN if owner.id in taken else ConversationStatus(owner.status)
+                status = ConversationStatus.HUMAN if owner.id in taken else statuses[owner.id]
                 results.append(
                     StoredInbound(
                         row["id"], owner.id, status, awaiting_media=message.type in AWAITED and not message.from_phone
@@ -263,10 +282,55 @@ class Intake:
         return results
 
 
-async def _taken_from_phone(connection: AsyncConnection, written: dict[UUID, UUID]) -> dict[UUID, UUID]:
-    """Conversations the branch's staff wrote in from the phone: nobody is waited for any more, and a BOT one
-    becomes HUMAN (the bot stops; the history says why). Returns those that became HUMAN, with their point.
-    The upsert above already locked these rows, so reading the status and changing it cannot race."""
+def _ratings(arrivals: list[tuple[UUID, InboundMessage]], owners: dict[tuple[UUID, str], Row[Any]]) -> dict[int, int]:
+    """The answers to a rating question (by position in `arrivals`): only a RESOLVED conversation's first customer
+    message can be one, and only when a rating was asked."""
+    asked = {
+        key for key, owner in owners.items() if owner.status == ConversationStatus.RESOLVED and owner.csat_requested_at
+    }
+    ratings: dict[int, int] = {}
+    if not asked:  # the usual batch: nothing to look at
+        return ratings
+    for index, (point_id, message) in enumerate(arrivals):
+        key = (point_id, message.customer_phone)
+        if key in asked and not message.from_phone:
+            asked.discard(key)
+            rating = parse_rating(message.text) if message.type == "text" else None
+            if rating is not None:
+                ratings[index] = rating
+    return ratings
+
+
+def _returned(
+    new: list[tuple[UUID, InboundMessage, dict[str, Any]] | None],
+    owners: dict[tuple[UUID, str], Row[Any]],
+    ratings: dict[int, int],
+) -> list[Returned]:
+    """RESOLVED conversations with new customer messages (a redelivery changes nothing): the rating among them,
+    and whether any other message opens the conversation again."""
+    found: dict[UUID, Returned] = {}
+    for index, item in enumerate(new):
+        if item is None or item[1].from_phone:
+            continue
+        point_id, message, row = item
+        owner = owners[(point_id, message.customer_phone)]
+        if owner.status != ConversationStatus.RESOLVED:
+            continue
+        seen = found.get(owner.id, Returned(owner.id, reopen=False))
+        if index in ratings:
+            found[owner.id] = replace(seen, rating=ratings[index], answer_id=row["id"])
+        else:
+            found[owner.id] = replace(seen, reopen=True)
+    return list(found.values())
+
+
+async def _taken_from_phone(
+    connection: AsyncConnection, written: dict[UUID, UUID], statuses: dict[UUID, ConversationStatus]
+) -> dict[UUID, UUID]:
+    """Conversations the branch's staff wrote in from the phone: nobody is waited for any more, and a BOT (or
+    RESOLVED) one becomes HUMAN (the bot stops; the history says why). Returns those that became HUMAN, with their
+    point. The upsert above already locked these rows, so reading the status and changing it cannot race;
+    `statuses` holds each one's status at this point of the batch."""
     if not written:
         return {}
     conversations = Conversation.__table__
@@ -278,8 +342,11 @@ async def _taken_from_phone(connection: AsyncConnection, written: dict[UUID, UUI
     )
     taken = await connection.scalars(
         update(conversations)
-        .where(among(conversations.c.id, written), conversations.c.status == ConversationStatus.BOT)
-        .values(status=ConversationStatus.HUMAN, updated_at=now)
+        .where(
+            among(conversations.c.id, written),
+            conversations.c.status.in_([ConversationStatus.BOT, ConversationStatus.RESOLVED]),
+        )
+        .values(status=ConversationStatus.HUMAN, csat_requested_at=None, updated_at=now)
         .returning(conversations.c.id)
     )
     changed = {conversation_id: written[conversation_id] for conversation_id in taken}
@@ -287,7 +354,10 @@ async def _taken_from_phone(connection: AsyncConnection, written: dict[UUID, UUI
         await connection.execute(
             insert_rows(
                 ConversationEvent.__table__,
-                [phone_takeover_event_values(c, point_id, now) for c, point_id in changed.items()],
+                [
+                    phone_takeover_event_values(c, point_id, now) | {"from_status": statuses[c]}
+                    for c, point_id in changed.items()
+                ],
             )
         )
     return changed

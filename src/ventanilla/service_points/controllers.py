@@ -13,10 +13,12 @@ from litestar.params import FromPath, JSONBody
 from litestar.security.jwt import Token
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ventanilla.assignment.hours import HoursError
 from ventanilla.auth.guards import ensure_admin, requires_admin, requires_point_member, requires_point_supervisor
 from ventanilla.auth.schemas import MemberCreate, MemberRead
 from ventanilla.auth.services import MembershipService
 from ventanilla.db.models import Membership, ServicePoint, User
+from ventanilla.http_errors import invalid_field
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.schemas import ServicePointCreate, ServicePointRead, ServicePointUpdate
 from ventanilla.service_points.services import ServicePointService
@@ -40,7 +42,9 @@ class ServicePointController(Controller):
     async def list_points(
         self, request: Request[User, Token, State], service_points: NamedDependency[ServicePointService]
     ) -> list[ServicePointRead]:
-        return [ServicePointRead.of(point) for point in await service_points.list_visible(request.user)]
+        points = await service_points.list_visible(request.user)
+        waiting = await service_points.waiting_counts([point.id for point in points])
+        return [ServicePointRead.of(point, waiting.get(point.id, 0)) for point in points]
 
     @post("/", guards=[requires_admin], summary="Create a service point (admin)")
     async def create_point(
@@ -49,13 +53,17 @@ class ServicePointController(Controller):
         return ServicePointRead.of(await service_points.create_point(data))
 
     @get(POINT_PATH, guards=[requires_point_member], summary="One service point")
-    async def get_point(self, service_point: NamedDependency[ServicePoint]) -> ServicePointRead:
-        return ServicePointRead.of(service_point)
+    async def get_point(
+        self, service_point: NamedDependency[ServicePoint], service_points: NamedDependency[ServicePointService]
+    ) -> ServicePointRead:
+        waiting = await service_points.waiting_counts([service_point.id])
+        return ServicePointRead.of(service_point, waiting.get(service_point.id, 0))
 
     @patch(
         POINT_PATH,
         guards=[requires_point_supervisor],
-        summary="Rename a point (supervisor or admin) or change its number (admin)",
+        summary="Rename a point or change its hours, time zone, auto-resolve, assignment timeout and CSAT (supervisor "
+        "or admin); change its number (admin)",
     )
     async def update_point(
         self,
@@ -67,7 +75,12 @@ class ServicePointController(Controller):
         """The number decides which branch customers reach (and which branch a linked phone belongs to): admins only."""
         if data.phone_number is not msgspec.UNSET:
             ensure_admin(request.user, "change a point's phone number")
-        return ServicePointRead.of(await service_points.update_point(service_point, data))
+        try:
+            point = await service_points.update_point(service_point, data)
+        except HoursError as exc:
+            raise invalid_field(exc.key, exc.message) from None
+        waiting = await service_points.waiting_counts([point.id])
+        return ServicePointRead.of(point, waiting.get(point.id, 0))
 
     @delete(POINT_PATH, guards=[requires_admin], summary="Delete a point and everything it owns (admin)")
     async def delete_point(

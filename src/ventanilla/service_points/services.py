@@ -11,7 +11,8 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, func, select
 
-from ventanilla.db.models import Membership, ServicePoint, Shipment, User
+from ventanilla.assignment.hours import check_timezone, normalize_hours
+from ventanilla.db.models import Conversation, ConversationStatus, Membership, ServicePoint, Shipment, User
 from ventanilla.service_points.schemas import ServicePointCreate, ServicePointUpdate
 
 
@@ -34,8 +35,28 @@ class ServicePointService(SQLAlchemyAsyncRepositoryService[ServicePoint, Service
         point = ServicePoint(name=data.name.strip(), phone_number=data.phone_number)
         return await self.repository.add(point)
 
+    async def waiting_counts(self, point_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """Customers waiting for a person per point (the assigner's partial index answers it)."""
+        if not point_ids:
+            return {}
+        rows = await self.repository.session.execute(
+            select(Conversation.service_point_id, func.count())
+            .where(
+                Conversation.service_point_id.in_(point_ids),
+                Conversation.waiting_since.is_not(None),
+                Conversation.status == ConversationStatus.HUMAN,
+            )
+            .group_by(Conversation.service_point_id)
+        )
+        return {point_id: count for point_id, count in rows.all()}
+
     async def update_point(self, point: ServicePoint, data: ServicePointUpdate) -> ServicePoint:
+        """HoursError for a time zone or hours that cannot be (naming the field)."""
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        if "timezone" in changes:
+            changes["timezone"] = check_timezone(changes["timezone"])
+        if changes.get("business_hours") is not None:
+            changes["business_hours"] = normalize_hours(msgspec.structs.asdict(changes["business_hours"]))
         await self._ensure_unique(changes.get("name"), changes.get("phone_number"), exclude=point.id)
         for field, value in changes.items():
             setattr(point, field, value.strip() if isinstance(value, str) and field == "name" else value)

@@ -21,7 +21,7 @@ from sqlalchemy import case, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from ventanilla.db.models import Shipment, ShipmentStatus
-from ventanilla.shipments.csv_import import ParsedFile, RowError, rejection
+from ventanilla.shipments.csv_import import ParsedFile, RowError, ShipmentRow, rejection
 from ventanilla.shipments.schemas import ShipmentCreate, ShipmentUpdate, canonical_tracking_number
 
 # A client clock slightly ahead of ours is not an error; a lastUpdate in the future beyond this is.
@@ -111,17 +111,29 @@ class ShipmentService(SQLAlchemyAsyncRepositoryService[Shipment, ShipmentReposit
         Rows naming another point's tracking number are errors, reported with the file's own errors. The upsert's
         `WHERE` repeats that rule, so a number another point registers meanwhile is skipped rather than taken
         over; the row count then falls short and the whole import is refused (the request's transaction rolls
-        back). `lastUpdate` moves only for shipments whose status changes.
+        back). A row updates only the fields its cells speak of (an empty cell keeps the stored value), so rows are
+        upserted in groups that speak of the same fields. `lastUpdate` moves only for shipments whose status
+        changes.
         """
         foreign = await self.numbers_of_other_points(service_point_id, [row.tracking_number for row in parsed.rows])
         errors = parsed.errors + [
-            RowError(row.row, "trackingNumber", f"{row.tracking_number} belongs to another service point")
+            RowError(row.row, "trackingNumber", f"la guía {row.tracking_number} pertenece a otra sucursal")
             for row in parsed.rows
             if row.tracking_number in foreign
         ]
         if errors:
             raise rejection(errors)
 
+        groups: dict[frozenset[str], list[ShipmentRow]] = {}
+        for row in parsed.rows:
+            groups.setdefault(frozenset(row.values), []).append(row)
+        created = 0
+        for fields, rows in groups.items():
+            created += await self._upsert(service_point_id, fields, rows)
+        return created, len(parsed.rows) - created
+
+    async def _upsert(self, service_point_id: UUID, fields: frozenset[str], rows: list[ShipmentRow]) -> int:
+        """One INSERT ... ON CONFLICT for rows that speak of the same `fields`; how many were new."""
         now = datetime.now(UTC)
         records = [
             {
@@ -132,12 +144,12 @@ class ShipmentService(SQLAlchemyAsyncRepositoryService[Shipment, ShipmentReposit
                 "last_update": now,
                 **row.values,
             }
-            for row in parsed.rows
+            for row in rows
         ]
         table = Shipment.__table__
         statement = insert(table)
         new = statement.excluded
-        updates = {column: new[column] for column in parsed.columns if column != "tracking_number"}
+        updates = {column: new[column] for column in fields if column != "tracking_number"}
         updates |= {
             "updated_at": new.updated_at,
             "last_update": case(
@@ -155,8 +167,7 @@ class ShipmentService(SQLAlchemyAsyncRepositoryService[Shipment, ShipmentReposit
                 detail="trackingNumber: another service point registered some of these numbers during the import; "
                 "nothing was imported, try again to see which rows"
             )
-        created = sum(1 for flag in created_flags if flag)
-        return created, len(records) - created
+        return sum(1 for flag in created_flags if flag)
 
     async def numbers_of_other_points(self, service_point_id: UUID, numbers: Sequence[str]) -> set[str]:
         """Which of `numbers` are registered at another point."""

@@ -1,4 +1,5 @@
-"""Administrators' pages: branches, users and their memberships, and the FAQs every branch shares."""
+"""Administrators' pages: branches, users (edit, deactivate, reset a password, unlock) and their memberships, and
+the FAQs every branch shares."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from ventanilla.auth.controllers import provide_users
 from ventanilla.auth.guards import requires_admin
 from ventanilla.auth.services import UserService
+from ventanilla.auth.throttle import LoginThrottle
 from ventanilla.config import MIN_PASSWORD_LENGTH
 from ventanilla.db.models import User
 from ventanilla.faq.services import FaqService
@@ -50,11 +52,14 @@ class AdminPages(Controller):
         service_points: NamedDependency[ServicePointService],
     ) -> Template:
         points = await service_points.list_visible(request.user)
+        everyone = await users.list_users()
+        throttle: LoginThrottle = request.app.state.login_throttle
         return page(
             request,
             "admin_users.html",
             section="usuarios",
-            users=await users.list_users(),
+            users=everyone,
+            failures={user.id: throttle.recent_failures(user.email) for user in everyone},
             points=points,
             point_names={point.id: point.name for point in points},
             min_password=MIN_PASSWORD_LENGTH,

@@ -16,8 +16,9 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 from litestar.security.jwt import Token
 
+from ventanilla.assignment.hours import DAY_NAMES, DAYS, BusinessHours, time_zones
 from ventanilla.auth.guards import requires_point_member
-from ventanilla.db.models import ServicePoint, ShipmentStatus, User
+from ventanilla.db.models import MemberRole, ServicePoint, ShipmentStatus, User
 from ventanilla.faq.services import FaqService
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.services import ServicePointService
@@ -41,14 +42,28 @@ class PointPages(Controller):
     async def points(
         self, request: Request[User, Token, State], service_points: NamedDependency[ServicePointService]
     ) -> Template:
-        return page(request, "points.html", points=await service_points.list_visible(request.user))
+        points = await service_points.list_visible(request.user)
+        waiting = await service_points.waiting_counts([point.id for point in points])
+        return page(request, "points.html", points=points, waiting=waiting)
 
     @get(POINT, guards=[requires_point_member])
     async def point(
         self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]
     ) -> Template:
+        """Also the point's settings: a form for its supervisors and admins, a summary of the hours for everyone."""
         qr_pending = request.app.state.sessions.pending_qr(service_point.id) is not None
-        return page(request, "point.html", point=service_point, section="whatsapp", qr_pending=qr_pending)
+        user = request.user
+        return page(
+            request,
+            "point.html",
+            point=service_point,
+            section="whatsapp",
+            qr_pending=qr_pending,
+            hours=BusinessHours.of(service_point.timezone, service_point.business_hours).describe(),
+            week=list(zip(DAYS, DAY_NAMES, strict=True)),
+            may_configure=user.is_admin or user.role_in(service_point.id) is MemberRole.SUPERVISOR,
+            zones=time_zones(),
+        )
 
     @get(POINT + "/inbox", guards=[requires_point_member])
     async def inbox(

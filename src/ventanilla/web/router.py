@@ -6,9 +6,11 @@ from litestar import Router
 from litestar.datastructures import ResponseHeader
 from litestar.static_files import create_static_files_router
 
+from ventanilla.web.account import AccountPages
 from ventanilla.web.admin import AdminPages
 from ventanilla.web.controllers import PointPages
 from ventanilla.web.errors import PAGE_EXCEPTION_HANDLERS
+from ventanilla.web.reports import CannedPages, ReportPages
 from ventanilla.web.session import SessionController
 from ventanilla.web.templating import STATIC_DIR
 
@@ -26,6 +28,9 @@ def build_web_router() -> Router:
             SessionController,
             PointPages,
             AdminPages,
+            ReportPages,
+            CannedPages,
+            AccountPages,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         exception_handlers=PAGE_EXCEPTION_HANDLERS,

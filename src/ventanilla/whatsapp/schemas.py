@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 
 from ventanilla.db.models import WhatsappStatus
-from ventanilla.schemas import CamelStruct, PhoneNumber
+from ventanilla.schemas import CamelStruct, PhoneNumber, as_e164
 
 
 class WhatsappState(CamelStruct):
@@ -35,6 +35,9 @@ class QrJson(CamelStruct):
 
 class PairCodeRequest(CamelStruct):
     phone_number: PhoneNumber
+
+    def __post_init__(self) -> None:
+        as_e164(self, "phone_number")
 
 
 class PairCode(CamelStruct):
@@ -132,6 +135,9 @@ class SimulatorPhoneSend(msgspec.Struct, forbid_unknown_fields=True):
     to: PhoneNumber
     text: NetworkText
     message_id: ProviderId | None = msgspec.field(name="messageId", default=None)
+
+    def __post_init__(self) -> None:
+        as_e164(self, "to")
 
 
 class SimulatorReceipt(msgspec.Struct, forbid_unknown_fields=True):

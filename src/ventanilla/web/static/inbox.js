@@ -1,6 +1,9 @@
-// The inbox of a branch: conversations with filters and search, one conversation's messages (texts, photos, audio,
-// video, documents, locations, contacts, replies and reactions) and history, take over, answer with a text or a file,
-// give back. Everything follows the branch's live events, so nothing needs a reload.
+// The inbox of a branch, the agent's workspace: conversations (those waiting for a person first) with filters,
+// labels, search and unread counts; one conversation's messages (texts, photos, audio, video, documents, locations,
+// contacts, replies, reactions and the team's private notes), its history and the shipments the customer wrote
+// about; take over (asking first when a colleague holds it), resolve, give back, answer with a text or a file.
+// Everything follows the branch's live events, so nothing needs a reload; a sound, a browser notification and the
+// tab's title tell the agent when a customer starts waiting or a conversation is assigned to them.
 // Message content only ever reaches the page through textContent and attributes, never as HTML.
 "use strict";
 
@@ -11,7 +14,7 @@
   const me = root.dataset.me;
   const base = `/api/service-points/${pointId}/conversations`;
   const $ = (id) => document.getElementById(id);
-  const STATUS = { BOT: "Bot", HUMAN: "Persona" };
+  const STATUS = { BOT: "Bot", HUMAN: "Persona", RESOLVED: "Resuelta" };
   // Delivery of our messages: the ticks repeat the word, which is what screen readers get.
   const DELIVERY = {
     PENDING: { ticks: "🕓", text: "Pendiente" },
@@ -53,27 +56,46 @@
     "text/csv",
   ]);
   const DOCUMENT_EXTENSIONS = /\.(pdf|docx?|xlsx?|pptx?|odt|ods|odp|txt|csv)$/i;
+  const MAX_CHARS = 4096; // WhatsApp's limit for one text message; the server refuses more
+  const MAX_LABELS = 20;
+  const MAX_LABEL_CHARS = 40;
+  const TYPING_EVERY_MS = 3000; // how often typing is told to the others while the agent writes
+  const TYPING_SHOWN_MS = 6000; // how long "… está escribiendo" stays after the last sign
+  const NEAR_END_PX = 40; // this close to the end of the thread counts as being at the end
 
   const state = {
     filter: "all",
+    label: "",
     q: "",
     items: [],
+    waiting: [], // listed first, in their own section
     nextCursor: null,
     openId: null,
     detail: null,
     messages: new Map(),
-    nodes: new Map(), // message id -> {key, node}: unchanged messages keep their node (a playing audio goes on)
+    nodes: new Map(), // message or event id -> {key, node}: unchanged entries keep their node (a playing audio goes on)
     olderCursor: null,
     stick: true, // the thread is scrolled to its end: new messages and loaded images keep it there
+    unseen: 0, // messages that arrived while the agent read further up
+    shownIds: null, // the messages on screen before the last render (null: nothing shown yet)
     file: null, // the file attached to the reply
     sending: false,
     members: new Map([[me, root.dataset.meName]]),
+    known: null, // {waiting: Set, mine: Set} of the last count, to tell what is new
+    takenByMe: new Set(), // conversations I took or answered myself: no "assigned to you" alert for those
+    typing: null, // {userId, name, timer} of a colleague writing in the open conversation
+    typingSentAt: 0,
+    readUpTo: "", // the newest customer message already marked read
   };
+  const pageTitle = document.title;
+
+  function nameOf(userId) {
+    return state.members.get(userId) || "otra persona";
+  }
 
   function who(userId) {
     if (!userId) return "nadie";
-    const name = state.members.get(userId) || "otra persona";
-    return userId === me ? `${name} (tú)` : name;
+    return userId === me ? `${nameOf(userId)} (tú)` : nameOf(userId);
   }
 
   // Coalesce bursts of events into one request.
@@ -85,23 +107,77 @@
     };
   }
 
+  // Characters as the server counts them (code points: an emoji is one).
+  function length(text) {
+    let count = 0;
+    for (const _ of text) count += 1;
+    return count;
+  }
+
+  function plural(count, one, many) {
+    return `${count} ${count === 1 ? one : many}`;
+  }
+
+  // Labels as the server keeps them: trimmed, lower-case, inner spaces collapsed.
+  function normalLabel(text) {
+    return text.trim().replace(/\s+/g, " ").toLowerCase();
+  }
+
+  function labelChips(labels) {
+    if (!labels || !labels.length) return null;
+    return V.el("span", { className: "labels" },
+      V.el("span", { className: "visually-hidden", text: "Etiquetas: " }),
+      ...labels.map((label) => V.el("span", { className: "label-chip", text: label })));
+  }
+
+  // Put `nodes` in `parent` in this order, moving only what changed: whatever stays keeps its place on screen, its
+  // focus and its playing media, and the scroll position is never thrown to the top by an emptied list.
+  function syncChildren(parent, nodes) {
+    let cursor = parent.firstChild;
+    for (const node of nodes) {
+      if (node === cursor) {
+        cursor = cursor.nextSibling;
+        continue;
+      }
+      parent.insertBefore(node, cursor);
+    }
+    while (cursor) {
+      const next = cursor.nextSibling;
+      cursor.remove();
+      cursor = next;
+    }
+  }
+
   // ---- the list ----
 
-  function listUrl(cursor, limit) {
+  function listUrl(cursor, limit, { waiting = false } = {}) {
     const query = new URLSearchParams({ limit: String(limit) });
-    if (state.filter === "BOT" || state.filter === "HUMAN") query.set("status", state.filter);
+    if (["BOT", "HUMAN", "RESOLVED"].includes(state.filter)) query.set("status", state.filter);
     if (state.filter === "mine") query.set("assignedTo", "me");
-    if (state.filter === "waiting") query.set("waiting", "true");
+    if (state.filter === "waiting" || waiting) query.set("waiting", "true");
+    if (state.label) query.set("label", state.label);
     if (state.q) query.set("q", state.q);
     if (cursor) query.set("cursor", cursor);
     return `${base}?${query}`;
   }
 
+  // Customers waiting for a person come first, in their own section (a bot or resolved conversation never waits).
+  function waitingFirst() {
+    return ["all", "HUMAN", "mine"].includes(state.filter);
+  }
+
   async function loadList(append = false) {
-    const limit = append ? PAGE : Math.min(200, Math.max(PAGE, state.items.length));
+    const limit = append ? PAGE : Math.min(MAX_PAGE, Math.max(PAGE, state.items.length));
     try {
-      const page = await V.api("GET", listUrl(append ? state.nextCursor : null, limit));
+      const [page, waiting] = await Promise.all([
+        V.api("GET", listUrl(append ? state.nextCursor : null, limit)),
+        !append && waitingFirst() ? V.api("GET", listUrl(null, MAX_PAGE, { waiting: true })) : null,
+      ]);
       state.items = append ? state.items.concat(page.items) : page.items;
+      if (!append) {
+        // the longest wait first
+        state.waiting = waiting ? waiting.items.sort((a, b) => Date.parse(a.waitingSince) - Date.parse(b.waitingSince)) : [];
+      }
       state.nextCursor = page.nextCursor;
       $("list-status").textContent = "";
     } catch (error) {
@@ -119,8 +195,14 @@
       "aria-current": c.id === state.openId ? "true" : null,
       "data-id": c.id,
     });
+    const unread = c.assignedToUserId === me && c.unreadCount > 0 && c.id !== state.openId ? c.unreadCount : 0;
+    link.append(V.el("span", { className: "conv-phone", text: c.customerPhone }));
+    if (unread) {
+      link.append(V.el("span", { className: "unread" },
+        V.el("span", { "aria-hidden": "true", text: unread > 99 ? "99+" : String(unread) }),
+        V.el("span", { className: "visually-hidden", text: ` (${plural(unread, "mensaje sin leer", "mensajes sin leer")})` })));
+    }
     link.append(
-      V.el("span", { className: "conv-phone", text: c.customerPhone }),
       V.el("span", { className: "badge", "data-status": c.status, text: STATUS[c.status] || c.status }),
       V.el("time", { className: "conv-time", datetime: c.lastMessageAt, text: V.formatTime(c.lastMessageAt) }),
       V.el("span", { className: "conv-preview", text: c.lastMessagePreview || "" }),
@@ -135,17 +217,160 @@
     if (c.status === "HUMAN" && c.assignedToUserId) {
       link.append(V.el("span", { className: "conv-assignee", text: `Atiende: ${who(c.assignedToUserId)}` }));
     }
+    const chips = labelChips(c.labels);
+    if (chips) link.append(chips);
     return V.el("li", { className: waiting ? "conv waiting" : "conv" }, link);
   }
 
   function renderList() {
+    const first = new Set(state.waiting.map((c) => c.id));
+    const rest = state.items.filter((c) => !first.has(c.id));
+    $("waiting-section").hidden = !state.waiting.length;
+    $("waiting-list").replaceChildren(...state.waiting.map(conversationItem));
     const list = $("conversations");
-    list.replaceChildren(...state.items.map(conversationItem));
-    if (!state.items.length) {
-      const filtered = state.filter !== "all" || state.q;
-      list.append(V.el("li", { className: "muted empty", text: filtered ? "Ninguna conversación coincide." : "Todavía no hay conversaciones." }));
+    list.replaceChildren(...rest.map(conversationItem));
+    if (!rest.length) {
+      const filtered = state.filter !== "all" || state.q || state.label;
+      let text = filtered ? "Ninguna conversación coincide." : "Todavía no hay conversaciones.";
+      if (state.waiting.length) text = "Ninguna otra conversación.";
+      list.append(V.el("li", { className: "muted empty", text }));
     }
     $("more").hidden = !state.nextCursor;
+  }
+
+  // The labels in use at the branch, for the filter and the suggestions when adding one.
+  async function loadLabels() {
+    let labels;
+    try {
+      labels = await V.api("GET", `/api/service-points/${pointId}/labels`);
+    } catch {
+      return; // the filter keeps the labels it had
+    }
+    const select = $("label-filter");
+    const chosen = state.label;
+    const options = labels.map((item) => V.el("option", {
+      value: item.label,
+      text: `${item.label} (${item.count})`,
+    }));
+    if (chosen && !labels.some((item) => item.label === chosen)) {
+      options.push(V.el("option", { value: chosen, text: `${chosen} (0)` }));
+    }
+    select.replaceChildren(V.el("option", { value: "", text: "Todas las etiquetas" }), ...options);
+    select.value = chosen;
+    $("label-options").replaceChildren(...labels.map((item) => V.el("option", { value: item.label })));
+  }
+
+  // ---- counts, title and alerts ----
+
+  // Customers waiting for a person, and what arrived unread in my conversations: in the tab's title, and an alert
+  // (sound, browser notification) for each conversation that starts waiting or is assigned to me.
+  async function loadCounts() {
+    let waiting;
+    let mine;
+    try {
+      [waiting, mine] = await Promise.all([
+        V.api("GET", `${base}?waiting=true&limit=${MAX_PAGE}`),
+        V.api("GET", `${base}?assignedTo=me&status=HUMAN&limit=${MAX_PAGE}`),
+      ]);
+    } catch {
+      return; // the list shows the error; the title keeps its last count
+    }
+    const waitingIds = new Set(waiting.items.map((c) => c.id));
+    const mineIds = new Set(mine.items.map((c) => c.id));
+    const unread = mine.items
+      .filter((c) => !waitingIds.has(c.id) && c.id !== state.openId)
+      .reduce((sum, c) => sum + (c.unreadCount || 0), 0);
+    const count = waitingIds.size + unread;
+    document.title = count ? `(${count}) ${pageTitle}` : pageTitle;
+    if (state.known) {
+      const assigned = mine.items.filter((c) => !state.known.mine.has(c.id) && !state.takenByMe.has(c.id));
+      const started = waiting.items.filter((c) => !state.known.waiting.has(c.id) && !mineIds.has(c.id));
+      for (const c of assigned) signal(c, "Te asignaron una conversación");
+      for (const c of started) signal(c, "Un cliente espera a una persona");
+    }
+    state.known = { waiting: waitingIds, mine: mineIds };
+    for (const id of [...state.takenByMe]) if (!mineIds.has(id)) state.takenByMe.delete(id);
+  }
+
+  const alerts = {
+    on: localStorage.getItem("ventanilla-avisos") !== "no",
+    audio: null,
+  };
+
+  function notificationsAllowed() {
+    return "Notification" in window && Notification.permission === "granted";
+  }
+
+  function renderAlerts() {
+    const button = $("alerts");
+    const canAsk = "Notification" in window && Notification.permission === "default";
+    button.textContent = alerts.on && !canAsk ? "Silenciar avisos" : "Activar avisos";
+    let text;
+    if (!alerts.on) text = "Avisos apagados.";
+    else if (notificationsAllowed()) text = "Avisos con sonido y notificación del navegador.";
+    else if (canAsk) text = "Avisos con sonido; actívalos para recibir también notificaciones del navegador.";
+    else text = "Avisos con sonido (el navegador no permite notificaciones).";
+    $("alerts-state").textContent = text;
+  }
+
+  // The browser lets a page play sound only after a gesture of the person: the first click or key unlocks it.
+  function unlockAudio() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;
+    if (!alerts.audio) alerts.audio = new Context();
+    if (alerts.audio.state === "suspended") alerts.audio.resume().catch(() => {});
+    return alerts.audio;
+  }
+
+  // Two short rising tones, made on the spot: nothing to download.
+  function chime() {
+    const audio = alerts.audio;
+    if (!audio || audio.state !== "running") return;
+    const start = audio.currentTime;
+    [660, 880].forEach((frequency, index) => {
+      const tone = audio.createOscillator();
+      const volume = audio.createGain();
+      const at = start + index * 0.16;
+      tone.type = "sine";
+      tone.frequency.value = frequency;
+      volume.gain.setValueAtTime(0.0001, at);
+      volume.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+      volume.gain.exponentialRampToValueAtTime(0.0001, at + 0.15);
+      tone.connect(volume).connect(audio.destination);
+      tone.start(at);
+      tone.stop(at + 0.16);
+    });
+  }
+
+  function signal(c, title) {
+    V.announce(`${title}: ${c.customerPhone}.`);
+    if (!alerts.on) return;
+    chime();
+    if (!notificationsAllowed() || (document.visibilityState === "visible" && document.hasFocus())) return;
+    const notice = new Notification(title, {
+      body: c.lastMessagePreview ? `${c.customerPhone}: ${c.lastMessagePreview}` : c.customerPhone,
+      tag: `ventanilla-${c.id}`,
+    });
+    notice.addEventListener("click", () => {
+      window.focus();
+      openConversation(c.id);
+      notice.close();
+    });
+  }
+
+  async function toggleAlerts() {
+    unlockAudio();
+    const canAsk = "Notification" in window && Notification.permission === "default";
+    if (alerts.on && !canAsk) {
+      alerts.on = false;
+    } else {
+      alerts.on = true;
+      if (canAsk) await Notification.requestPermission();
+      chime();
+    }
+    localStorage.setItem("ventanilla-avisos", alerts.on ? "si" : "no");
+    renderAlerts();
+    V.announce($("alerts-state").textContent);
   }
 
   // ---- one conversation ----
@@ -171,8 +396,75 @@
       return;
     }
     renderThread();
+    markRead();
   }
 
+  // The assignee who has the conversation in front of them has read it: its unread count goes back to zero.
+  async function markRead() {
+    const d = state.detail;
+    if (!d || d.assignedToUserId !== me || document.visibilityState !== "visible") return;
+    const newest = [...state.messages.values()]
+      .filter((m) => m.direction === "IN")
+      .reduce((latest, m) => (m.timestamp > latest ? m.timestamp : latest), "");
+    if (!newest || newest <= state.readUpTo) return;
+    state.readUpTo = newest;
+    try {
+      await V.api("POST", `${base}/${d.id}/read`);
+    } catch {
+      state.readUpTo = ""; // tried again with the next message
+      return;
+    }
+    refreshList();
+    refreshCounts();
+  }
+
+  const DATE_ONLY = new Intl.DateTimeFormat("es", { dateStyle: "medium", timeZone: "UTC" });
+
+  // The shipments whose tracking numbers the customer wrote, looked up across the company like the bot does;
+  // another branch's are shown read-only.
+  async function loadShipments() {
+    const id = state.openId;
+    if (!id) return;
+    let items;
+    try {
+      items = await V.api("GET", `${base}/${id}/shipments`);
+    } catch {
+      items = [];
+    }
+    if (state.openId !== id) return;
+    $("shipments").hidden = !items.length;
+    $("shipment-list").replaceChildren(...items.map(shipmentCard));
+  }
+
+  function shipmentCard(s) {
+    const card = V.el("li", { className: s.ownPoint ? "shipment" : "shipment foreign" },
+      V.el("p", { className: "shipment-head" },
+        V.el("span", { className: "shipment-number", text: s.trackingNumber }),
+        " ",
+        V.el("span", { className: "badge", "data-status": s.status, text: s.statusLabel })));
+    const route = [s.origin, s.destination].filter(Boolean).join(" → ");
+    const facts = V.el("dl", { className: "shipment-facts" });
+    const fact = (term, value) => {
+      if (value) facts.append(V.el("div", {}, V.el("dt", { text: term }), V.el("dd", { text: value })));
+    };
+    fact(s.origin && s.destination ? "Ruta" : s.destination ? "Destino" : "Origen", route);
+    fact("Entrega estimada", s.eta ? DATE_ONLY.format(new Date(`${s.eta}T00:00:00Z`)) : "");
+    fact("Última novedad", s.lastUpdate ? V.formatTime(s.lastUpdate) : "");
+    card.append(facts);
+    if (s.ownPoint) {
+      card.append(V.el("a", {
+        href: `/puntos/${pointId}/envios?q=${encodeURIComponent(s.trackingNumber)}`,
+        text: "Ver en Envíos",
+        "aria-label": `Ver el envío ${s.trackingNumber} en Envíos`,
+      }));
+    } else {
+      card.append(V.el("p", {
+        className: "shipment-foreign",
+        text: `De otra sucursal (${s.servicePointName}): solo lectura.`,
+      }));
+    }
+    return card;
+  }
   function humanSize(bytes) {
     if (bytes === null || bytes === undefined) return "";
     const number = new Intl.NumberFormat("es", { maximumFractionDigits: 1 });
@@ -383,12 +675,13 @@
     const classes = ["msg", note ? "note" : m.direction === "IN" ? "in" : "out", m.senderType.toLowerCase()];
     if (m.reaction) classes.push("reacted");
     const item = V.el("li", { className: classes.join(" "), id: `msg-${m.id}`, tabindex: "-1" });
-    const author = V.el("p", { className: "msg-author", text: note ? `Nota interna de ${authorOf(m)}` : authorOf(m) });
+    const author = V.el("p", { className: "msg-author", text: note ? `Nota interna · ${authorOf(m)}` : authorOf(m) });
     if (m.sentFromPhone) author.append(" ", V.el("span", { className: "tag phone", text: "desde el teléfono" }));
     item.append(author);
     if (m.replyTo || m.quote) item.append(quoteBlock(m));
     item.append(...bodyOf(m));
     const meta = V.el("p", { className: "msg-meta" }, V.el("time", { datetime: m.timestamp, text: V.formatTime(m.timestamp) }));
+    if (note) meta.append(" · solo para el equipo");
     if (!note && m.direction === "OUT" && m.deliveryStatus) {
       meta.append(" · ", deliveryView(m));
       if (m.deliveryStatus === "FAILED") {
@@ -411,67 +704,185 @@
     return item;
   }
 
-  // The node of a message, reused while nothing shown in it changed.
-  function messageNode(m) {
-    const key = JSON.stringify(m) + V.formatTime(m.timestamp);
-    const known = state.nodes.get(m.id);
+  // The node of a message or history entry, reused while nothing shown in it changed.
+  function cachedNode(id, key, build) {
+    const known = state.nodes.get(id);
     if (known && known.key === key) return known.node;
-    const node = messageItem(m);
-    state.nodes.set(m.id, { key, node });
+    const node = build();
+    state.nodes.set(id, { key, node });
     return node;
   }
 
-  function eventText(e) {
-    const actor = e.actorUserId ? who(e.actorUserId) : "El bot";
-    const reason = e.reason ? `: ${e.reason}` : ".";
-    if (e.kind === "HANDOFF_REQUESTED") return `El bot pasó la conversación a una persona${reason}`;
-    if (e.kind === "STATUS_CHANGED" && e.toStatus === "HUMAN") return `${actor} tomó la conversación${reason}`;
-    if (e.kind === "STATUS_CHANGED" && e.toStatus === "BOT") return `${actor} devolvió la conversación al bot${reason}`;
-    if (e.kind === "ASSIGNED") {
-      return e.assignedToUserId ? `${actor} asignó la conversación a ${who(e.assignedToUserId)}.` : `${actor} quitó la asignación.`;
-    }
-    return `${actor}: ${e.kind}`;
+  function messageNode(m) {
+    return cachedNode(m.id, JSON.stringify(m) + V.formatTime(m.timestamp), () => messageItem(m));
   }
 
-  function eventItem(e) {
-    return V.el("li", { className: "event" },
+  // The history in plain words. No actor means the bot for a handoff, and Ventanilla itself for what it does on its
+  // own (assigning to whoever is on duty, resolving an idle conversation).
+  function eventText(e) {
+    const actor = e.actorUserId ? who(e.actorUserId) : null;
+    const reason = e.reason ? `: ${e.reason}` : ".";
+    const assignee = e.assignedToUserId;
+    switch (e.kind) {
+      case "HANDOFF_REQUESTED":
+        return `El bot pasó la conversación a una persona${reason}`;
+      case "TAKEN_FROM_PHONE":
+        return "Alguien respondió desde el teléfono de la sucursal: el bot dejó de responder.";
+      case "RESOLVED":
+        return actor ? `${actor} marcó la conversación como resuelta${reason}` : `Ventanilla marcó la conversación como resuelta${reason}`;
+      case "REOPENED":
+        return "El cliente volvió a escribir: la conversación se reabrió y la atiende el bot.";
+      case "LABELS_CHANGED": {
+        const labels = e.reason ? `: ${e.reason}` : ": ninguna.";
+        return `${actor || "Ventanilla"} cambió las etiquetas${labels}`;
+      }
+      case "STATUS_CHANGED":
+        if (e.toStatus === "BOT") return `${actor || "Ventanilla"} devolvió la conversación al bot${reason}`;
+        if (e.toStatus === "RESOLVED") return `${actor || "Ventanilla"} marcó la conversación como resuelta${reason}`;
+        if (actor && (!assignee || assignee === e.actorUserId)) return `${actor} tomó la conversación${reason}`;
+        if (actor) return `${actor} pasó la conversación a ${who(assignee)}${reason}`;
+        return assignee ? `Ventanilla pasó la conversación a ${who(assignee)}${reason}` : `La conversación pasó a una persona${reason}`;
+      case "ASSIGNED":
+        if (!assignee) return `${actor || "Ventanilla"} quitó la asignación${reason}`;
+        if (actor && assignee === e.actorUserId) return `${actor} tomó la conversación${reason}`;
+        return `${actor || "Ventanilla"} asignó la conversación a ${who(assignee)}${reason}`;
+      default:
+        return `${actor || "Ventanilla"}: ${e.kind}`;
+    }
+  }
+
+  function eventNode(e) {
+    return cachedNode(e.id, eventText(e) + V.formatTime(e.createdAt), () => V.el("li", { className: "event" },
       V.el("p", { text: eventText(e) }),
-      V.el("time", { datetime: e.createdAt, text: V.formatTime(e.createdAt) }));
+      V.el("time", { datetime: e.createdAt, text: V.formatTime(e.createdAt) })));
+  }
+
+  function stateText(d) {
+    let text;
+    if (d.status === "BOT") text = "Atiende el bot.";
+    else if (d.status === "RESOLVED") {
+      text = d.resolvedAt ? `Resuelta ${V.formatTime(d.resolvedAt)}.` : "Resuelta.";
+      text += " Si el cliente vuelve a escribir, la atiende el bot.";
+    } else if (d.assignedToUserId) text = `Atiende una persona: ${who(d.assignedToUserId)}.`;
+    else text = "Espera a una persona (sin asignar).";
+    if (d.waitingSince) text += ` Sin respuesta desde hace ${V.since(d.waitingSince)}.`;
+    return text;
+  }
+
+  function renderLabels(d) {
+    const list = $("thread-labels");
+    const labels = d.labels || [];
+    list.replaceChildren(...labels.map((label) => {
+      const remove = V.el("button", {
+        type: "button",
+        className: "label-remove",
+        "aria-label": `Quitar la etiqueta ${label}`,
+        text: "×",
+      });
+      remove.addEventListener("click", () => saveLabels(labels.filter((l) => l !== label), `Etiqueta «${label}» quitada.`));
+      return V.el("li", { className: "label-chip" }, V.el("span", { text: label }), remove);
+    }));
+    list.hidden = !labels.length;
   }
 
   function renderThread() {
     const d = state.detail;
     if (!d) return;
     $("thread-title").textContent = d.customerPhone;
-    let text;
-    if (d.status === "BOT") text = "Atiende el bot.";
-    else if (d.assignedToUserId) text = `Atiende una persona: ${who(d.assignedToUserId)}.`;
-    else text = "Espera a una persona (sin asignar).";
-    if (d.waitingSince) text += ` Sin respuesta desde hace ${V.since(d.waitingSince)}.`;
-    $("thread-state").textContent = text;
+    const badge = $("thread-badge");
+    badge.dataset.status = d.status;
+    badge.textContent = STATUS[d.status] || d.status;
+    const text = stateText(d);
+    if ($("thread-state").textContent !== text) $("thread-state").textContent = text;
     const handoff = $("thread-handoff");
     handoff.hidden = !(d.status === "HUMAN" && d.handoffReason);
     handoff.textContent = d.handoffReason ? `Motivo del traspaso: ${d.handoffReason}` : "";
+    renderLabels(d);
     $("take").hidden = d.status === "HUMAN" && d.assignedToUserId === me;
+    $("resolve").hidden = d.status === "RESOLVED";
     $("give-back").hidden = d.status !== "HUMAN";
     $("older").hidden = !state.olderCursor;
 
     const list = $("messages");
+    const messages = [...state.messages.values()];
     const entries = [
-      ...[...state.messages.values()].map((m) => ({ at: m.timestamp, node: () => messageNode(m) })),
-      ...d.events.map((e) => ({ at: e.createdAt, node: () => eventItem(e) })),
+      ...messages.map((m) => ({ at: m.timestamp, node: () => messageNode(m) })),
+      ...d.events.map((e) => ({ at: e.createdAt, node: () => eventNode(e) })),
     ].sort((a, b) => new Date(a.at) - new Date(b.at));
-    const nodes = entries.map((entry) => entry.node());
+    const before = { top: list.scrollTop, fromEnd: list.scrollHeight - list.scrollTop };
     const focused = list.contains(document.activeElement) ? document.activeElement : null;
-    const scrollTop = list.scrollTop;
-    list.replaceChildren(...nodes);
+    syncChildren(list, entries.map((entry) => entry.node()));
     if (focused && list.contains(focused) && document.activeElement !== focused) focused.focus({ preventScroll: true });
+
+    // What arrived since the last render, below what the agent is reading (not their own messages or notes).
+    const shown = state.shownIds;
+    const newest = shown ? Math.max(0, ...messages.filter((m) => shown.has(m.id)).map((m) => Date.parse(m.timestamp))) : 0;
+    const arrived = shown
+      ? messages.filter((m) => !shown.has(m.id) && Date.parse(m.timestamp) >= newest && m.senderUserId !== me).length
+      : 0;
+    state.shownIds = new Set(messages.map((m) => m.id));
+
     if (state.stick || list.dataset.fresh === "true") {
-      list.scrollTop = list.scrollHeight;
-      state.stick = true;
+      toEnd();
       list.dataset.fresh = "false";
+    } else if (list.dataset.older === "true") {
+      list.scrollTop = list.scrollHeight - before.fromEnd; // older messages above: what was read stays in place
     } else {
-      list.scrollTop = scrollTop;
+      list.scrollTop = before.top;
+      state.unseen += arrived;
+    }
+    list.dataset.older = "false";
+    renderUnseen();
+  }
+
+  function toEnd() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+    state.stick = true;
+    state.unseen = 0;
+  }
+
+  function renderUnseen() {
+    const button = $("jump-new");
+    const show = state.unseen > 0 && !state.stick;
+    if (show) {
+      const text = state.unseen === 1 ? "1 mensaje nuevo" : `${state.unseen} mensajes nuevos`;
+      if (button.hidden || button.textContent !== text) {
+        button.textContent = text;
+        if (button.hidden) V.announce(`${text} abajo.`);
+      }
+    }
+    button.hidden = !show;
+  }
+
+  function renderTyping() {
+    const node = $("typing");
+    const typing = state.typing;
+    const text = typing ? `${typing.name} está escribiendo…` : "";
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function stopTyping() {
+    if (state.typing) window.clearTimeout(state.typing.timer);
+    state.typing = null;
+    renderTyping();
+  }
+
+  function colleagueTyping(e) {
+    if (e.conversationId !== state.openId || e.userId === me) return;
+    if (state.typing) window.clearTimeout(state.typing.timer);
+    state.typing = { userId: e.userId, name: e.userName || nameOf(e.userId), timer: window.setTimeout(stopTyping, TYPING_SHOWN_MS) };
+    renderTyping();
+  }
+
+  async function tellTyping() {
+    const now = Date.now();
+    if (!state.openId || now - state.typingSentAt < TYPING_EVERY_MS) return;
+    state.typingSentAt = now;
+    try {
+      await V.api("POST", `${base}/${state.openId}/typing`);
+    } catch {
+      state.typingSentAt = 0; // a nicety: tried again with the next key, never in the way of the reply
     }
   }
 
@@ -482,50 +893,136 @@
       state.messages = new Map();
       state.nodes = new Map();
       state.olderCursor = undefined;
-      state.stick = true;
+      state.shownIds = null;
+      state.readUpTo = "";
+      toEnd();
+      stopTyping();
       clearFile();
       $("messages").replaceChildren();
       $("messages").dataset.fresh = "true";
-      $("reply-status").textContent = "";
-      $("thread-status").textContent = "";
+      for (const action of ["take", "resolve", "give-back"]) $(action).hidden = true; // until its state is known
+      $("thread-state").textContent = "Cargando…";
+      $("thread-badge").textContent = "";
+      $("thread-title").textContent = "";
+      $("shipments").hidden = true;
+      $("shipment-list").replaceChildren();
+      for (const id of ["reply-status", "note-status", "thread-status"]) $(id).textContent = "";
     }
     if (push) history.pushState({ c: id }, "", `?c=${encodeURIComponent(id)}`);
     $("thread").hidden = false;
     $("thread-empty").hidden = true;
     root.classList.add("has-open");
     renderList();
+    loadShipments();
     await loadThread();
     if (focus) {
       $("thread-title").setAttribute("tabindex", "-1");
-      $("thread-title").focus();
+      $("thread-title").focus({ preventScroll: true });
     }
+    $("messages").scrollIntoView({ block: "nearest" }); // the newest message in view, on a phone too
   }
 
   function closeConversation({ push = true } = {}) {
     const id = state.openId;
     state.openId = null;
     state.detail = null;
+    stopTyping();
     $("thread").hidden = true;
     $("thread-empty").hidden = false;
     root.classList.remove("has-open");
     if (push) history.pushState({}, "", location.pathname);
     renderList();
+    refreshCounts();
     const link = id && document.querySelector(`.conv-link[data-id="${CSS.escape(id)}"]`);
     if (link) link.focus();
   }
 
+  // Returns whether the change was made.
   async function change(body, doneText) {
     const status = $("thread-status");
     V.setStatus(status, "Un momento…");
+    let done = false;
     try {
       await V.api("PATCH", `${base}/${state.openId}`, body);
       V.setStatus(status, doneText);
+      done = true;
     } catch (error) {
       V.setStatus(status, error.message, true);
     }
     await Promise.all([loadThread(), loadList()]);
+    refreshCounts();
+    return done;
   }
 
+  // Taking a conversation a colleague holds asks first, naming them. The request says who we believe holds it, so
+  // if someone else took it meanwhile the server refuses (409) and the page says who, instead of silently taking it.
+  async function take() {
+    const d = state.detail;
+    if (!d) return;
+    const holder = d.assignedToUserId;
+    if (d.status === "HUMAN" && holder && holder !== me) {
+      const name = nameOf(holder);
+      if (!window.confirm(`${name} atiende esta conversación. ¿Quieres tomarla tú? ${name} dejará de tenerla asignada.`)) return;
+    }
+    state.takenByMe.add(d.id);
+    const body = { status: "HUMAN", assignedToUserId: me, expectedAssignedToUserId: holder || null };
+    const status = $("thread-status");
+    V.setStatus(status, "Un momento…");
+    try {
+      await V.api("PATCH", `${base}/${d.id}`, body);
+      V.setStatus(status, "Tomaste la conversación: el bot ya no responde en ella.");
+    } catch (error) {
+      if (error.status !== 409) {
+        V.setStatus(status, error.message, true);
+        return;
+      }
+      await loadThread();
+      const now = state.detail && state.detail.assignedToUserId;
+      const text = now && now !== me
+        ? `No la tomaste: mientras tanto la tomó ${nameOf(now)}. Si aún quieres tomarla, vuelve a pulsar «Tomar conversación».`
+        : "No la tomaste: la conversación cambió mientras tanto. Revisa su estado y vuelve a intentarlo.";
+      V.setStatus(status, text, true);
+    }
+    await Promise.all([loadThread(), loadList()]);
+    refreshCounts();
+  }
+
+  async function saveLabels(labels, doneText) {
+    const status = $("thread-status");
+    try {
+      const summary = await V.api("PUT", `${base}/${state.openId}/labels`, labels);
+      if (state.detail) state.detail.labels = summary.labels;
+      V.setStatus(status, doneText);
+      renderThread();
+    } catch (error) {
+      V.setStatus(status, error.message, true);
+      return false;
+    }
+    loadLabels();
+    refreshList();
+    refreshThread();
+    return true;
+  }
+
+  async function addLabel(event) {
+    event.preventDefault();
+    const input = $("label-new");
+    const label = normalLabel(input.value);
+    const current = (state.detail && state.detail.labels) || [];
+    let problem = "";
+    if (!label) problem = "Escribe la etiqueta que quieres agregar.";
+    else if (length(label) > MAX_LABEL_CHARS) problem = `Una etiqueta tiene hasta ${MAX_LABEL_CHARS} caracteres (esta tiene ${length(label)}).`;
+    else if (current.includes(label)) problem = `La conversación ya tiene la etiqueta «${label}».`;
+    else if (current.length >= MAX_LABELS) problem = `Una conversación tiene hasta ${MAX_LABELS} etiquetas: quita alguna antes.`;
+    if (problem) {
+      input.setAttribute("aria-invalid", "true");
+      V.setStatus($("thread-status"), problem, true);
+      input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    if (await saveLabels([...current, label], `Etiqueta «${label}» agregada.`)) input.value = "";
+  }
   async function retryMessage(messageId, button) {
     button.disabled = true;
     try {
@@ -583,6 +1080,7 @@
     $("attachment-name").textContent = `${file.name || "imagen"} (${humanSize(file.size)})`;
     $("attachment").hidden = false;
     $("reply-text").required = false;
+    countChars($("reply-text"), $("reply-count"));
     V.setStatus(status, "");
     return true;
   }
@@ -593,10 +1091,40 @@
     $("attachment").hidden = true;
     $("attachment-name").textContent = "";
     $("reply-text").required = true;
+    countChars($("reply-text"), $("reply-count"));
   }
 
   function firstFile(list) {
     return list && list.length ? list[0] : null;
+  }
+
+  // ---- what the agent writes: counted as typed, refused beyond the limit with a clear message ----
+
+  function limitOf(box) {
+    return box === $("reply-text") && state.file ? MAX_CAPTION_CHARS : MAX_CHARS;
+  }
+
+  function countChars(box, out) {
+    const limit = limitOf(box);
+    const count = length(box.value.trim());
+    const over = count > limit;
+    const was = out.classList.contains("over");
+    out.textContent = over
+      ? `${count} de ${limit} caracteres: sobran ${count - limit}`
+      : `${count} de ${limit} caracteres`;
+    out.classList.toggle("over", over);
+    if (over) box.setAttribute("aria-invalid", "true");
+    else box.removeAttribute("aria-invalid");
+    if (over && !was) V.announce(`Pasaste el límite de ${limit} caracteres.`);
+  }
+
+  // The Spanish refusal for a text beyond its limit, or null.
+  function tooLong(box, subject, outcome) {
+    const limit = limitOf(box);
+    const count = length(box.value.trim());
+    if (count <= limit) return null;
+    const extra = plural(count - limit, "carácter", "caracteres");
+    return `${subject} tiene ${count} caracteres y el máximo es ${limit}: quita ${extra} o divídela en partes. ${outcome}`;
   }
 
   async function sendReply(event) {
@@ -611,8 +1139,10 @@
       box.focus();
       return;
     }
-    if (file && content.length > MAX_CAPTION_CHARS) {
-      V.setStatus(status, `Con un archivo, el texto puede tener hasta ${MAX_CAPTION_CHARS} caracteres (tiene ${content.length}).`, true);
+    const subject = file ? "La descripción del archivo" : "La respuesta";
+    const problem = tooLong(box, subject, "No se envió nada.");
+    if (problem) {
+      V.setStatus(status, problem, true);
       box.focus();
       return;
     }
@@ -625,11 +1155,13 @@
     const button = $("reply").querySelector("button[type=submit]");
     button.disabled = true;
     state.sending = true;
+    state.takenByMe.add(state.openId);
     V.setStatus(status, file ? "Enviando el archivo…" : "Enviando…");
     try {
       mergeMessages([await V.api("POST", `${base}/${state.openId}/messages`, body)]);
       box.value = "";
       clearFile();
+      countChars(box, $("reply-count"));
       V.setStatus(status, file ? "Archivo en camino al cliente." : "Respuesta en camino al cliente.");
       $("messages").dataset.fresh = "true";
       renderThread();
@@ -642,14 +1174,51 @@
     }
   }
 
+  async function saveNote(event) {
+    event.preventDefault();
+    const box = $("note-text");
+    const status = $("note-status");
+    const content = box.value.trim();
+    if (!content) {
+      V.setStatus(status, "Escribe la nota antes de guardarla.", true);
+      box.focus();
+      return;
+    }
+    const problem = tooLong(box, "La nota", "No se guardó.");
+    if (problem) {
+      V.setStatus(status, problem, true);
+      box.focus();
+      return;
+    }
+    const button = $("note").querySelector("button[type=submit]");
+    button.disabled = true;
+    V.setStatus(status, "Guardando…");
+    try {
+      mergeMessages([await V.api("POST", `${base}/${state.openId}/notes`, { content })]);
+      box.value = "";
+      countChars(box, $("note-count"));
+      V.setStatus(status, "Nota guardada: solo la ve el equipo.");
+      $("messages").dataset.fresh = "true";
+      renderThread();
+    } catch (error) {
+      V.setStatus(status, error.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // ---- wiring ----
 
   const refreshList = debounced(() => loadList());
   const refreshThread = debounced(() => loadThread());
+  const refreshCounts = debounced(() => loadCounts(), 300);
+  const refreshShipments = debounced(() => loadShipments(), 500);
+  const refreshLabels = debounced(() => loadLabels(), 1000);
 
   $("filters").addEventListener("change", (event) => {
-    if (event.target.name !== "filter") return;
-    state.filter = event.target.value;
+    if (event.target.name === "filter") state.filter = event.target.value;
+    else if (event.target.name === "label") state.label = event.target.value;
+    else return;
     state.items = [];
     loadList();
   });
@@ -665,39 +1234,72 @@
     loadList();
   }, 400));
   $("more").addEventListener("click", () => loadList(true));
-  $("conversations").addEventListener("click", (event) => {
-    const link = event.target.closest(".conv-link");
-    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    event.preventDefault();
-    openConversation(link.dataset.id);
-  });
+  for (const list of [$("conversations"), $("waiting-list")]) {
+    list.addEventListener("click", (event) => {
+      const link = event.target.closest(".conv-link");
+      if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      event.preventDefault();
+      openConversation(link.dataset.id);
+    });
+  }
   $("back").addEventListener("click", () => closeConversation());
   window.addEventListener("popstate", () => {
     const id = new URLSearchParams(location.search).get("c");
     if (id) openConversation(id, { push: false });
     else closeConversation({ push: false });
   });
-  $("take").addEventListener("click", () =>
-    change({ status: "HUMAN", assignedToUserId: me }, "Tomaste la conversación: el bot ya no responde en ella."));
+  $("take").addEventListener("click", take);
+  $("resolve").addEventListener("click", () =>
+    change({ status: "RESOLVED" }, "Conversación resuelta. Si el cliente vuelve a escribir, la atiende el bot."));
   $("give-back").addEventListener("click", () =>
     change({ status: "BOT" }, "Conversación devuelta al bot."));
+  $("label-form").addEventListener("submit", addLabel);
   $("older").addEventListener("click", async () => {
     try {
       const page = await V.api("GET", `${base}/${state.openId}/messages?limit=${PAGE}&before=${encodeURIComponent(state.olderCursor)}`);
       mergeMessages(page.items);
       state.olderCursor = page.nextCursor;
+      state.stick = false;
+      $("messages").dataset.older = "true";
       renderThread();
+      if (!state.olderCursor) { // the button is gone: the focus goes to the oldest message, without scrolling
+        const oldest = $("messages").querySelector(".msg");
+        if (oldest) oldest.focus({ preventScroll: true });
+      }
     } catch (error) {
       V.setStatus($("thread-status"), error.message, true);
     }
   });
   $("reply").addEventListener("submit", sendReply);
+  $("note").addEventListener("submit", saveNote);
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");
-    state.stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    state.stick = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_END_PX;
+    if (state.stick && state.unseen) {
+      state.unseen = 0;
+      renderUnseen();
+    }
   }, { passive: true });
+  $("jump-new").addEventListener("click", () => {
+    toEnd();
+    renderUnseen();
+    const last = $("messages").lastElementChild;
+    if (last) last.focus({ preventScroll: true });
+  });
   // A taller or shorter thread (the window, the phone's keyboard, an image that loaded) keeps its end in view.
   if (window.ResizeObserver) new ResizeObserver(keepAtEnd).observe($("messages"));
+  $("reply-text").addEventListener("input", () => {
+    countChars($("reply-text"), $("reply-count"));
+    if ($("reply-text").value.trim()) tellTyping();
+  });
+  $("note-text").addEventListener("input", () => countChars($("note-text"), $("note-count")));
+  $("alerts").addEventListener("click", toggleAlerts);
+  for (const gesture of ["pointerdown", "keydown"]) {
+    document.addEventListener(gesture, unlockAudio, { once: true, capture: true });
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") markRead();
+  });
   $("reply-file").addEventListener("change", () => {
     const file = firstFile($("reply-file").files);
     if (file) attach(file);
@@ -770,24 +1372,34 @@
   V.live(pointId, {
     "message.new": (e) => {
       refreshList();
-      if (e.conversationId === state.openId) refreshThread();
-      else if (e.direction === "IN") V.announce("Nuevo mensaje de un cliente.");
+      refreshCounts();
+      if (e.conversationId === state.openId) {
+        refreshThread();
+        if (e.direction === "IN") refreshShipments();
+        if (state.typing && e.senderType === "AGENT") stopTyping();
+      } else if (e.direction === "IN" && e.kind !== "note") {
+        V.announce("Nuevo mensaje de un cliente.");
+      }
     },
     "message.status": (e) => { if (e.conversationId === state.openId) refreshThread(); },
     // its file arrived or failed, a reaction, a transcript
     "message.updated": (e) => { if (e.conversationId === state.openId) refreshThread(); },
     "conversation.updated": (e) => {
       refreshList();
+      refreshCounts();
+      refreshLabels();
       if (e.conversationId === state.openId) refreshThread();
     },
     "handoff.requested": (e) => {
       refreshList();
+      refreshCounts();
       if (e.conversationId === state.openId) refreshThread();
-      V.announce("Un cliente espera a una persona.");
     },
+    "conversation.typing": colleagueTyping,
   }, () => {
     refreshList();
     refreshThread();
+    refreshCounts();
   });
 
   window.setInterval(() => {
@@ -796,17 +1408,23 @@
   }, 30000);
 
   (async () => {
+    renderAlerts();
+    countChars($("reply-text"), $("reply-count"));
+    countChars($("note-text"), $("note-count"));
     try {
       const members = await V.api("GET", `/api/service-points/${pointId}/members`);
       for (const member of members) state.members.set(member.userId, member.name);
     } catch {
       // names are a nicety: without them the page says "otra persona"
     }
+    loadLabels();
+    loadCounts();
     await loadList();
     const wanted = new URLSearchParams(location.search).get("c");
     if (wanted) openConversation(wanted, { push: false, focus: false });
   })();
 })();
+
 
 // Canned responses in the reply box: "/" at the start of a word, then the first letters of a shortcut, opens a list
 // of the point's canned responses and the global ones. Arrows and Enter (or a click) put the content in place of
@@ -951,6 +1569,7 @@
     box.focus();
     box.setSelectionRange(caret, caret);
     close();
+    box.dispatchEvent(new Event("input")); // the character count follows; no "/" left, so the list stays closed
     V.announce(`Insertada la respuesta rápida /${item.shortcut}.`);
   }
 

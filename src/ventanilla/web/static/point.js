@@ -126,3 +126,133 @@
     },
   }, refresh);
 })();
+
+// The branch's settings (supervisors and admins): name, time zone, business hours per weekday, auto-resolve,
+// assignment timeout and CSAT. Checked here first so every message is Spanish and names the day or the field.
+(() => {
+  const form = document.getElementById("settings-form");
+  if (!form) return;
+  const status = document.getElementById("settings-status");
+  const MAX_PER_DAY = 4;
+  const SERVER = [
+    [/before the closing time/, "la hora de apertura debe ser anterior a la de cierre"],
+    [/overlaps/, "los intervalos se superponen"],
+    [/at least one day/, "indica al menos un día, o marca «Atender a toda hora»"],
+  ];
+
+  class Problem extends Error {
+    constructor(field, message) {
+      super(message);
+      this.field = field;
+    }
+  }
+
+  function clock(hours, minutes) {
+    const h = Number(hours);
+    const m = Number(minutes);
+    if (h > 24 || m > 59 || (h === 24 && m !== 0)) return null;
+    return `${String(h).padStart(2, "0")}:${minutes}`;
+  }
+
+  function day(input) {
+    const label = `Horario del ${input.dataset.dayName}`;
+    const text = input.value.trim();
+    if (!text) return [];
+    const spans = text.split(/[,;]/).map((part) => part.trim()).filter(Boolean).map((part) => {
+      const match = /^(\d{1,2}):(\d{2})\s*(?:-|–|a)\s*(\d{1,2}):(\d{2})$/.exec(part);
+      const start = match && clock(match[1], match[2]);
+      const end = match && clock(match[3], match[4]);
+      if (!start || !end) throw new Problem(input, `${label}: «${part}» no es un intervalo como 08:00-18:00.`);
+      if (start >= end) throw new Problem(input, `${label}: en «${part}» la apertura debe ser antes del cierre.`);
+      return [start, end];
+    });
+    if (spans.length > MAX_PER_DAY) throw new Problem(input, `${label}: como máximo ${MAX_PER_DAY} intervalos.`);
+    spans.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (let i = 1; i < spans.length; i += 1) {
+      if (spans[i][0] < spans[i - 1][1]) throw new Problem(input, `${label}: los intervalos se superponen.`);
+    }
+    return spans;
+  }
+
+  function whole(input, low, high, label) {
+    const value = Number(input.value);
+    if (!Number.isInteger(value) || value < low || value > high) {
+      throw new Problem(input, `${label}: escribe un número entero entre ${low} y ${high}.`);
+    }
+    return value;
+  }
+
+  function body() {
+    const field = (name) => form.elements.namedItem(name);
+    const name = field("name").value.trim();
+    if (!name) throw new Problem(field("name"), "Nombre de la sucursal: no puede quedar en blanco.");
+    const timezone = field("timezone").value.trim();
+    if (!timezone) throw new Problem(field("timezone"), "Zona horaria: elige una, por ejemplo America/Guayaquil.");
+    let businessHours = null;
+    if (!field("alwaysOpen").checked) {
+      businessHours = {};
+      for (const input of form.querySelectorAll("input[data-day]")) {
+        const spans = day(input);
+        if (spans.length) businessHours[input.dataset.day] = spans;
+      }
+      if (!Object.keys(businessHours).length) {
+        throw new Problem(form.querySelector("input[data-day]"),
+          "Horario de atención: indica al menos un día, o marca «Atender a toda hora».");
+      }
+    }
+    return {
+      name,
+      timezone,
+      businessHours,
+      autoResolveHours: whole(field("autoResolveHours"), 1, 8760, "Horas para resolver solas las conversaciones"),
+      assignmentTimeoutMinutes: whole(field("assignmentTimeoutMinutes"), 1, 1440, "Minutos para reasignar"),
+      csatEnabled: field("csatEnabled").checked,
+    };
+  }
+
+  // The API's 400 names the field ("businessHours.mon[1]"): the day's input and a Spanish sentence about it.
+  function fromServer(error) {
+    const problem = error.body && Array.isArray(error.body.extra) ? error.body.extra[0] : null;
+    const match = problem && /^businessHours\.(\w+)/.exec(String(problem.key || ""));
+    const input = match && form.querySelector(`input[data-day="${CSS.escape(match[1])}"]`);
+    if (!input) {
+      V.markFields(form, error);
+      return new Problem(null, error.message);
+    }
+    const said = SERVER.find(([pattern]) => pattern.test(String(problem.message)));
+    const text = said ? said[1] : "revisa los intervalos";
+    return new Problem(input, `Horario del ${input.dataset.dayName}: ${text}.`);
+  }
+
+  function toggleDays() {
+    const always = form.elements.namedItem("alwaysOpen").checked;
+    for (const input of form.querySelectorAll("input[data-day]")) input.disabled = always;
+  }
+
+  form.elements.namedItem("alwaysOpen").addEventListener("change", toggleDays);
+  toggleDays();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+    const button = form.querySelector("button[type=submit]");
+    let problem = null;
+    try {
+      const data = body();
+      button.disabled = true;
+      V.setStatus(status, "Guardando…");
+      await V.api("PATCH", `/api/service-points/${form.dataset.point}`, data);
+      sessionStorage.setItem("ventanilla-flash", "Ajustes guardados.");
+      location.reload();
+      return;
+    } catch (error) {
+      problem = error instanceof Problem ? error : error instanceof V.ApiError ? fromServer(error) : error;
+    }
+    button.disabled = false;
+    if (problem.field) {
+      problem.field.setAttribute("aria-invalid", "true");
+      problem.field.focus();
+    }
+    V.setStatus(status, problem.message, true);
+  });
+})();
