@@ -72,9 +72,7 @@ def upgrade() -> None:
 
     for column in ("assigned_at", "assignee_read_at", "resolved_at", "csat_requested_at"):
         op.add_column("conversation", sa.Column(column, sa.DateTime(timezone=True), nullable=True))
-    op.add_column(
-        "conversation", sa.Column("labels", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False)
-    )
+    op.add_column("conversation", sa.Column("labels", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False))
     op.create_index(
         "ix_conversation_human_idle",
         "conversation",
