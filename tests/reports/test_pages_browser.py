@@ -20,11 +20,11 @@ from tests.conftest import World
 from tests.reports.dataset import ZONE, hand_dataset
 from tests.web.conftest import ARTIFACTS, DESKTOP, PHONE, Login
 
-DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def _screenshot(page: Page, name: str) -> None:
-    """Under test-artifacts/screenshots; into docs/img/ with UPDATE_SCREENSHOTS=1 (the images of docs/reports.md)."""
+    """Under test-artifacts/screenshots; into docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the images of docs/reports.md)."""
     target = ARTIFACTS / "screenshots" / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(target), full_page=True, animations="disabled", caret="hide")

@@ -296,8 +296,10 @@ class SessionManager:
         point.qr_ready.set()
         if point.give_up is None:
             point.give_up = self._spawn(self._give_up_later(point, point.generation))
-        await self._set(point, WhatsappStatus.CONNECTING, last_qr_at=now)
+        # announced with the code itself (readable from memory at once), not after the row is written: a scan
+        # handled meanwhile must not leave the page without its QR event
         self.live.publish(QrShown(service_point_id=point.id, expires_at=point.qr.expires_at))
+        await self._set(point, WhatsappStatus.CONNECTING, last_qr_at=now)
 
     async def _on_connected(self, point: _Point, event: Connected) -> None:
         owner = await self._other_owner_of(point.id, event.phone_number)
