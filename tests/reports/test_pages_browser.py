@@ -24,7 +24,7 @@ DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def _screenshot(page: Page, name: str) -> None:
-    """Under test-artifacts/screenshots; into docs/screenshots/ with UPDATE_SCREENSHOTS=1 (the images of docs/reports.md)."""
+    """Under test-artifacts/screenshots; into docs/screenshots/ with UPDATE_SCREENSHOTS=1 (for docs/reports.md)."""
     target = ARTIFACTS / "screenshots" / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(target), full_page=True, animations="disabled", caret="hide")
