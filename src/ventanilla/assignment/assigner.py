@@ -17,8 +17,6 @@ the commit. A round the database cuts short changes nothing and the next one tri
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,14 +28,19 @@ from sqlalchemy.types import DateTime
 
 from ventanilla.assignment.hours import BusinessHours
 from ventanilla.assignment.services import is_online
-from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Conversation, ConversationStatus, Membership, ServicePoint, User
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import ConversationWriter
 from ventanilla.live.events import ConversationUpdated, after_commit
+from ventanilla.periodic import Periodic, Schedule
 
 logger = logging.getLogger(__name__)
 AUTOMATIC = "asignación automática"
+
+
+def _log(report: AssignmentReport) -> None:
+    if report.assigned or report.reassigned:
+        logger.info("assigner: %d assigned, %d reassigned", report.assigned, report.reassigned)
 
 
 @dataclass(frozen=True)
@@ -71,34 +74,15 @@ class Assigner:
     def __init__(self, sessions: SessionFactory, policy: AssignmentPolicy | None = None) -> None:
         self.sessions = sessions
         self.policy = policy or AssignmentPolicy()
-        self._task: asyncio.Task[None] | None = None
+        schedule = Schedule(self.policy.first_run_seconds, self.policy.every_seconds, self.policy.retry_seconds)
+        self._periodic = Periodic("assigner", self.run_once, schedule, logger, _log)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="assigner")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """A round cut short here rolls back whole; the next start picks the same conversations up."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        wait = self.policy.first_run_seconds
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.policy.every_seconds
-            try:
-                report = await self.run_once()
-            except Exception as exc:
-                wait = self.policy.retry_seconds
-                if is_unavailable(exc):
-                    logger.warning("the assigner waits for the database (%s)", describe(exc))
-                else:
-                    logger.exception("assignment round failed; trying again in %.0f s", wait)
-                continue
-            if report.assigned or report.reassigned:
-                logger.info("assigner: %d assigned, %d reassigned", report.assigned, report.reassigned)
+        await self._periodic.stop()
 
     async def run_once(self, now: datetime | None = None) -> AssignmentReport:
         """One round (see the module): assign and reassign what is due at `now`, commit, publish."""

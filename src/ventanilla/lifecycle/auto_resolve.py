@@ -9,8 +9,6 @@ commits. The database going away ends the round with one warning line; the next 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,14 +17,21 @@ from datetime import UTC, datetime, timedelta
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Select, func, literal, select
 
-from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Conversation, ConversationStatus, ServicePoint
 from ventanilla.db.session import SessionFactory
 from ventanilla.inbox.writer import ConversationWriter
 from ventanilla.lifecycle.csat import ask
 from ventanilla.live.events import ConversationUpdated, after_commit
+from ventanilla.periodic import Periodic, Schedule
 
 logger = logging.getLogger(__name__)
+
+
+def _log(resolved: int) -> None:
+    if resolved:
+        logger.info("auto-resolve: %d idle conversations resolved", resolved)
+
+
 HOUR = timedelta(hours=1)
 
 
@@ -44,33 +49,15 @@ class AutoResolver:
         self.sessions = sessions
         self.queued = queued  # tells the delivery worker a rating question is waiting
         self.policy = policy or AutoResolvePolicy()
-        self._task: asyncio.Task[None] | None = None
+        schedule = Schedule(self.policy.first_run_seconds, self.policy.every_seconds, self.policy.every_seconds)
+        self._periodic = Periodic("auto-resolve", self.run_once, schedule, logger, _log)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="auto-resolve")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """A round cut short here resumes next time: each batch is whole."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        wait = self.policy.first_run_seconds
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.policy.every_seconds
-            try:
-                resolved = await self.run_once()
-            except Exception as exc:
-                if is_unavailable(exc):
-                    logger.warning("auto-resolve waits for the database (%s)", describe(exc))
-                else:
-                    logger.exception("auto-resolve failed; trying again in %.0f s", wait)
-                continue
-            if resolved:
-                logger.info("auto-resolve: %d idle conversations resolved", resolved)
+        await self._periodic.stop()
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Resolve every conversation idle past its point's hours, batch by batch; returns how many."""

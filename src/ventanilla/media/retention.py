@@ -15,17 +15,16 @@ first run on a large install would flood every open inbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, text
 
-from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.session import SessionFactory
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics
+from ventanilla.periodic import Periodic, Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -73,39 +72,24 @@ class MediaRetention:
         self.metrics = metrics
         self.days = days
         self.policy = policy or RetentionPolicy()
-        self._task: asyncio.Task[None] | None = None
+        schedule = Schedule(self.policy.first_run_seconds, self.policy.every_seconds, self.policy.retry_seconds)
+        self._periodic = Periodic("media retention", self.run_once, schedule, logger, self._log)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="media-retention")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """A run cut short here resumes next time: each batch is whole, and files of unfinished ones stay."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        wait = self.policy.first_run_seconds
-        while True:
-            await asyncio.sleep(wait)
-            wait = self.policy.every_seconds
-            try:
-                report = await self.run_once()
-            except Exception as exc:
-                wait = self.policy.retry_seconds
-                if is_unavailable(exc):
-                    logger.warning("media retention waits for the database (%s)", describe(exc))
-                else:
-                    logger.exception("media retention failed; trying again in %.0f s", wait)
-                continue
-            if report.expired:
-                logger.info(
-                    "media retention: %d files older than %d days expired, %d deleted from disk",
-                    report.expired,
-                    self.days,
-                    report.files_deleted,
-                )
+    def _log(self, report: RetentionReport) -> None:
+        if report.expired:
+            logger.info(
+                "media retention: %d files older than %d days expired, %d deleted from disk",
+                report.expired,
+                self.days,
+                report.files_deleted,
+            )
 
     async def run_once(self, now: datetime | None = None) -> RetentionReport:
         """Expire what is older than the retention, batch by batch, deleting the files nobody uses any more."""
