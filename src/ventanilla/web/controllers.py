@@ -6,6 +6,7 @@ Access follows the API: any member of a branch (and any admin) may open its page
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from advanced_alchemy.extensions.litestar.providers import create_service_provider
@@ -18,7 +19,8 @@ from litestar.security.jwt import Token
 
 from ventanilla.assignment.hours import DAY_NAMES, DAYS, BusinessHours, time_zones
 from ventanilla.auth.guards import requires_point_member
-from ventanilla.db.models import MemberRole, ServicePoint, ShipmentStatus, User
+from ventanilla.canned.services import CannedResponseService
+from ventanilla.db.models import CannedResponse, Faq, MemberRole, ServicePoint, ShipmentStatus, User
 from ventanilla.faq.services import FaqService
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.services import ServicePointService
@@ -118,13 +120,41 @@ class PointPages(Controller):
         service_point: NamedDependency[ServicePoint],
         faqs: NamedDependency[FaqService],
     ) -> Template:
-        visible = await faqs.list_visible(service_point.id)
-        return page(
-            request,
-            "faqs.html",
-            point=service_point,
-            section="preguntas",
-            own=[faq for faq in visible if faq.service_point_id is not None],
-            shared=[faq for faq in visible if faq.service_point_id is None],
-            api_base=f"/api/service-points/{service_point.id}/faqs",
+        return _point_and_global(
+            request, "faqs.html", "preguntas", service_point, await faqs.list_visible(service_point.id)
         )
+
+    @get(
+        POINT + "/respuestas",
+        guards=[requires_point_member],
+        dependencies={"canned": Provide(create_service_provider(CannedResponseService))},
+    )
+    async def canned_responses(
+        self,
+        request: Request[User, Token, State],
+        service_point: NamedDependency[ServicePoint],
+        canned: NamedDependency[CannedResponseService],
+    ) -> Template:
+        visible = await canned.list_visible(service_point.id)
+        return _point_and_global(request, "canned.html", "respuestas", service_point, visible, "canned-responses")
+
+
+def _point_and_global(
+    request: Request[User, Token, State],
+    template: str,
+    section: str,
+    point: ServicePoint,
+    visible: Sequence[Faq | CannedResponse],
+    api: str,
+) -> Template:
+    """A page of the point's own items beside the global ones (FAQs, canned responses), managed through the
+    point's `api` collection."""
+    return page(
+        request,
+        template,
+        point=point,
+        section=section,
+        own=[item for item in visible if item.service_point_id is not None],
+        shared=[item for item in visible if item.service_point_id is None],
+        api_base=f"/api/service-points/{point.id}/{api}",
+    )

@@ -1,4 +1,4 @@
-"""The reports page (`/reportes`) and a branch's canned responses (`/puntos/{spId}/respuestas`).
+"""The reports page (`/reportes`).
 
 The reports page shows the period's figures from the same service as the API, and its charts draw the API's daily
 series in the browser (uPlot, served from /static/vendor). Filters come from a plain GET form: a value that is not
@@ -11,21 +11,17 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from advanced_alchemy.extensions.litestar.providers import create_service_provider
 from litestar import Controller, Request, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Template
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ventanilla.auth.guards import requires_point_member
-from ventanilla.canned.services import CannedResponseService
-from ventanilla.db.models import ServicePoint, User
+from ventanilla.db.models import User
 from ventanilla.reports.services import MAX_DAYS, PeriodError, ReportService, resolve_period
-from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.web.templating import page
 
 PERIOD_ERRORS = {
@@ -81,31 +77,3 @@ class ReportPages(Controller):
             query=urlencode(query),
         )
         return page(request, "reports.html", **context)
-
-
-class CannedPages(Controller):
-    path = "/puntos/{sp_id:uuid}/respuestas"
-    include_in_schema = False
-    guards = [requires_point_member]
-    dependencies = {
-        "service_point": Provide(provide_service_point),
-        "canned": Provide(create_service_provider(CannedResponseService)),
-    }
-
-    @get("/")
-    async def canned_responses(
-        self,
-        request: Request[User, Token, State],
-        service_point: NamedDependency[ServicePoint],
-        canned: NamedDependency[CannedResponseService],
-    ) -> Template:
-        visible = await canned.list_visible(service_point.id)
-        return page(
-            request,
-            "canned.html",
-            point=service_point,
-            section="respuestas",
-            own=[item for item in visible if item.service_point_id is not None],
-            shared=[item for item in visible if item.service_point_id is None],
-            api_base=f"/api/service-points/{service_point.id}/canned-responses",
-        )

@@ -10,7 +10,7 @@ from ventanilla.web.account import AccountPages
 from ventanilla.web.admin import AdminPages
 from ventanilla.web.controllers import PointPages
 from ventanilla.web.errors import PAGE_EXCEPTION_HANDLERS
-from ventanilla.web.reports import CannedPages, ReportPages
+from ventanilla.web.reports import ReportPages
 from ventanilla.web.session import SessionController
 from ventanilla.web.templating import STATIC_DIR
 
@@ -29,7 +29,6 @@ def build_web_router() -> Router:
             PointPages,
             AdminPages,
             ReportPages,
-            CannedPages,
             AccountPages,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
