@@ -120,9 +120,8 @@ class PointPages(Controller):
         service_point: NamedDependency[ServicePoint],
         faqs: NamedDependency[FaqService],
     ) -> Template:
-        return _point_and_global(
-            request, "faqs.html", "preguntas", service_point, await faqs.list_visible(service_point.id)
-        )
+        visible = await faqs.list_visible(service_point.id)
+        return _point_and_global(request, "faqs.html", "preguntas", service_point, visible, "faqs")
 
     @get(
         POINT + "/respuestas",
