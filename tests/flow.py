@@ -11,6 +11,7 @@ from tests.conftest import World
 from tests.fakes.openai_server import FakeOpenAI
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
+from ventanilla.assignment.assigner import AssignmentPolicy
 from ventanilla.config import Settings, load_settings
 from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
@@ -20,11 +21,17 @@ Client = AsyncTestClient[Litestar]
 CUSTOMER = "+593991112233"
 
 
-def fast_app(settings: Settings, sessions: SessionPolicy = FAST, settings_override: Settings | None = None) -> Litestar:
+def fast_app(
+    settings: Settings,
+    sessions: SessionPolicy = FAST,
+    settings_override: Settings | None = None,
+    assignment_policy: AssignmentPolicy | None = None,
+) -> Litestar:
     """The app with every timer shortened: QR codes, reconnects, the unanswered-message sweep, delivery retries."""
     return create_app(
         settings_override or settings,
         session_policy=sessions,
+        assignment_policy=assignment_policy,
         pipeline_policy=PipelinePolicy(sweep_seconds=0.5, stale_seconds=0.5),
         delivery_policy=DeliveryPolicy(
             poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.1, max_attempts=2

@@ -14,12 +14,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from litestar import Litestar
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.web.conftest import PHONE, Login, customer_says, doc_screenshot, link_point, phone_received
+from tests.flow import fast_app
+from tests.web.conftest import (
+    PHONE,
+    WEB_SESSIONS,
+    Login,
+    customer_says,
+    doc_screenshot,
+    link_point,
+    phone_received,
+)
 from tests.whatsapp.conftest import eventually
+from ventanilla.assignment.assigner import AssignmentPolicy
+from ventanilla.config import Settings
 from ventanilla.db.models import (
     Conversation,
     ConversationStatus,
@@ -69,6 +82,13 @@ document.hasFocus = () => false;
 """
 # Not available for new conversations: the assigner leaves the waiting ones to the test.
 AWAY = 'localStorage.setItem("ventanilla-disponible", "no");'
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    """No automatic assignment: these tests decide who holds what (a page that counts as ONLINE must not be handed
+    the waiting conversation between two steps)."""
+    return fast_app(settings, sessions=WEB_SESSIONS, assignment_policy=AssignmentPolicy(first_run_seconds=3600))
 
 
 async def _inbox(login: Login, world: World, actor: Any, *scripts: str, viewport: dict[str, int] | None = None) -> Page:
