@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -103,24 +102,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def link_points(dsn: str, auth_dir: Path, count: int) -> list[str]:
-    """`count` service points whose simulated phones are already linked (a restart resumes them without a QR)."""
+    """`count` service points whose simulated phones are already linked (a restart resumes them without a QR).
+    The simulator keeps its links in the database: `auth_dir` (the credentials' directory) stays empty."""
     import asyncpg
 
-    rows = []
-    for index in range(count):
-        point_id = uuid.uuid4()
-        phone = f"+5932{index:07d}"
-        rows.append((point_id, f"Bench {index:04d}", phone))
-        store = auth_dir / str(point_id)
-        store.mkdir(mode=0o700, parents=True)
-        (store / "simulator-session.json").write_text(json.dumps({"phone": phone}))
+    rows = [(uuid.uuid4(), f"Bench {index:04d}", f"+5932{index:07d}") for index in range(count)]
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.executemany(
-            "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
-            "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
-            rows,
-        )
+        async with connection.transaction():
+            await connection.executemany(
+                "INSERT INTO service_point (id, name, phone_number, whatsapp_status, created_at, updated_at) "
+                "VALUES ($1, $2, $3, 'DISCONNECTED', now(), now())",
+                rows,
+            )
+            await connection.executemany(
+                "INSERT INTO simulator_phone (service_point_id, phone_number, linked_at) VALUES ($1, $2, now())",
+                [(point_id, phone) for point_id, _, phone in rows],
+            )
     finally:
         await connection.close()
     return [str(point_id) for point_id, _, _ in rows]

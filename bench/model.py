@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
 import sys
-from collections import Counter
+import time
+import uuid
+from collections import Counter, deque
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -39,10 +39,40 @@ from tests.helpers import stop, wait_until_ready
 
 BATCH = 100
 POLL_SECONDS = 0.005  # how often the customers look at their phones
+SETTLE_SECONDS = 1.0  # longer than any send takes to commit after drawing its seq
 ARRIVAL_STEP = 0.01  # seconds between groups of customers starting
 
 
-async def _converse(base: str, dsn: str, data_dir: str, point: str, args: argparse.Namespace, server_pid: int) -> dict:
+class _Phones:
+    """What the customers' phones received from the point (the simulator's `simulator_sent`), new rows each call.
+
+    Rows are read past a floor of `seq` that trails the newest one seen by `SETTLE_SECONDS`: a send that drew its
+    `seq` before another but committed after it is still found, and `seen` keeps each row counted once."""
+
+    def __init__(self, connection: asyncpg.Connection, point: str) -> None:
+        self.connection, self.point = connection, point
+        self.seen: set[int] = set()
+        self.floor = 0
+        self.newest: deque[tuple[float, int]] = deque()  # (when, the largest seq seen by then)
+
+    async def received(self) -> list[str]:
+        now = time.monotonic()
+        while self.newest and now - self.newest[0][0] > SETTLE_SECONDS:
+            self.floor = max(self.floor, self.newest.popleft()[1])
+        rows = await self.connection.fetch(
+            "SELECT seq, to_phone FROM simulator_sent WHERE service_point_id = $1 AND seq > $2",
+            uuid.UUID(self.point),
+            self.floor,
+        )
+        fresh = [row for row in rows if row["seq"] not in self.seen]
+        self.seen.update(row["seq"] for row in fresh)
+        self.seen = {seq for seq in self.seen if seq > self.floor}
+        if fresh:
+            self.newest.append((now, max(row["seq"] for row in fresh)))
+        return [row["to_phone"] for row in fresh]
+
+
+async def _converse(base: str, dsn: str, point: str, args: argparse.Namespace, server_pid: int) -> dict:
     conversations, turns = args.conversations, args.turns
     phones = [f"+5939{c:08d}" for c in range(conversations)]
     sent: Counter[str] = Counter()
@@ -70,24 +100,15 @@ async def _converse(base: str, dsn: str, data_dir: str, point: str, args: argpar
                 await say(phones[step * conversations // steps : (step + 1) * conversations // steps])
                 await asyncio.sleep(ARRIVAL_STEP)
 
-        phones_file = Path(data_dir) / "simulator" / f"sent-{point}.jsonl"  # what the customers' phones received
         connection = await asyncpg.connect(dsn)
         try:
             started, cpu_before = datetime.now(UTC), cpu_seconds(server_pid)
             arriving = asyncio.create_task(arrive())
-            offset, partial = 0, b""
+            handsets = _Phones(connection, point)
             while sum(answered.values()) < conversations * turns:
                 await asyncio.sleep(POLL_SECONDS)
-                if not phones_file.exists():
-                    continue
-                with phones_file.open("rb") as handle:
-                    handle.seek(offset)
-                    chunk = handle.read()
-                offset += len(chunk)
-                *lines, partial = (partial + chunk).split(b"\n")
                 ready = []
-                for line in lines:
-                    to = json.loads(line)["to"]
+                for to in await handsets.received():
                     answered[to] += 1
                     if sent[to] < turns and answered[to] >= sent[to]:
                         ready.append(to)
@@ -155,7 +176,7 @@ def main() -> None:
         [point] = asyncio.run(link_points(space.dsn, space.directory / "auth", 1))
         with serving(space) as (base, server):
             wait_until_ready(base, server)
-            figures = asyncio.run(_converse(base, space.dsn, space.env["VENTANILLA_DATA_DIR"], point, args, server.pid))
+            figures = asyncio.run(_converse(base, space.dsn, point, args, server.pid))
     print(
         f"model benchmark: {args.conversations} conversations at once x {args.turns} turns, fake model answering in "
         f"{args.latency:.1f} s, {os.cpu_count()} CPUs"

@@ -6,9 +6,9 @@
 Loads the data with COPY (about 6 messages per conversation: two customer messages and two bot answers; a quarter
 handed off by the bot with a private note, two agent replies, mostly resolved and often rated), starts
 `ventanilla serve`, and measures over HTTP, `--runs` times each after a warm-up, the 90-day summary and daily
-series of the point, the 30-day summary, and the 90-day CSV. Prints p50/p99 of each. Target: the 90-day summary under
-200 ms. Without --database-url a fresh embedded PostgreSQL in a temporary directory is used; with it, give an empty
-scratch database.
+series of the point, the 30-day summary, and the 90-day CSV. Prints p50/p90/p99 of each. Target: the 90-day summary
+under 200 ms. Without --database-url a fresh embedded PostgreSQL in a temporary directory is used; with it, give an
+empty scratch database.
 """
 
 from __future__ import annotations
@@ -229,8 +229,10 @@ def main() -> None:
             timings = asyncio.run(_measure(base, point, args.days, args.runs))
         cpu = asyncio.run(_database_cpu(space.database_url, point, args.days, args.runs))
     for name, values in timings.items():
-        p50, p99 = statistics.median(values), percentile(values, 0.99)
-        print(f"  {name:14s} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   ({len(values)} runs, over HTTP)")
+        p50, p90, p99 = statistics.median(values), percentile(values, 0.9), percentile(values, 0.99)
+        print(
+            f"  {name:14s} p50 {p50:7.1f} ms   p90 {p90:7.1f} ms   p99 {p99:7.1f} ms   ({len(values)} runs, over HTTP)"
+        )
     if cpu:
         print(
             f"  database CPU per {args.days}-day summary: p50 {statistics.median(cpu):.0f} ms, "

@@ -8,6 +8,7 @@ from typing import Literal
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -15,6 +16,9 @@ from sqlalchemy.pool import NullPool
 from ventanilla.db.models import metadata
 
 config = context.config
+# Replicas start together: the first to take this lock migrates, the others wait, then find nothing to do. Without it
+# three `serve` started at once crashed on CREATE TABLE alembic_version (duplicate key in pg_type).
+MIGRATION_LOCK = 0x76656E7461  # "venta"
 
 
 def _database_url() -> str:
@@ -45,8 +49,11 @@ async def _run_async() -> None:
     engine = create_async_engine(_database_url(), poolclass=NullPool)
     try:
         async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            await connection.commit()  # the lock is the session's: it outlives this transaction
             await connection.run_sync(_run)
             await connection.commit()
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
     finally:
         await engine.dispose()
 

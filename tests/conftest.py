@@ -79,6 +79,15 @@ async def database_url(pg_server: URL, template_database: str) -> AsyncIterator[
 
 
 @pytest.fixture
+async def empty_database_url(pg_server: URL) -> AsyncIterator[str]:
+    """A database nobody migrated yet (for what happens at a first start)."""
+    name = f"vt_empty_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(pg_server, f'CREATE DATABASE "{name}"')
+    yield pg_server.set(database=name).render_as_string(hide_password=False)
+    await _admin_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 async def outage(pg_server: URL, database_url: str) -> AsyncIterator[Outage]:
     """Make the test database refuse connections, or kill its connections; always allowed again afterwards."""
     outage = Outage(pg_server, make_url(database_url).database or "")

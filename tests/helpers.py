@@ -30,6 +30,9 @@ VENTANILLA_VARIABLES = {
     "TRUSTED_PROXIES",
     "BOT_DAILY_MODEL_CALLS",
     "OUTBOX_MAX_WAIT_HOURS",
+    "VENTANILLA_REPLICA_ID",
+    "WHATSAPP_SESSION_STORE",
+    "DATABASE_POOL_SIZE",
 }
 ADMIN = {"email": "ops@example.com", "password": "ops-password"}
 

@@ -29,8 +29,12 @@ from ventanilla.auth.jwt import TOKEN_COOKIE, build_jwt_auth
 from ventanilla.auth.throttle import LoginThrottle
 from ventanilla.bot import Bot
 from ventanilla.canned.controllers import GlobalCannedResponseController, PointCannedResponseController
+from ventanilla.cluster.commands import CommandPolicy, NoOwnerError, PointCommands
+from ventanilla.cluster.controllers import ClusterController
+from ventanilla.cluster.leases import CLUSTER_CHANNEL, LeasePolicy, PointLeases, on_cluster_news
+from ventanilla.cluster.notify import NotifyHub
 from ventanilla.config import Settings, load_settings
-from ventanilla.db.session import build_alchemy_config
+from ventanilla.db.session import SessionFactory, build_alchemy_config
 from ventanilla.delivery.feedback import Feedback
 from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
@@ -40,6 +44,7 @@ from ventanilla.http_errors import (
     database_error_handler,
     log_uncaught,
     media_error_handler,
+    no_owner_handler,
     read_input_strictly,
     validation_exception_handler,
 )
@@ -61,6 +66,7 @@ from ventanilla.reports.controllers import ReportController
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
 from ventanilla.web import build_web_router, template_config
+from ventanilla.whatsapp.commands import KNOWN_ERRORS, AnyCommand, PointSessions
 from ventanilla.whatsapp.controllers import WhatsappController, WhatsappStatusController
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
@@ -69,12 +75,13 @@ from ventanilla.whatsapp.simulator_controllers import SimulatorController
 from ventanilla.whatsapp.transport import ChatEvent, Reaction, Receipt, Transport
 
 
-def _transport(settings: Settings, policy: SessionPolicy) -> Transport:
+def _transport(settings: Settings, policy: SessionPolicy, sessions: SessionFactory) -> Transport:
     if settings.whatsapp_transport == "simulator":
-        return SimulatorTransport(settings.data_dir, qr_seconds=(policy.qr_first_seconds, policy.qr_next_seconds))
+        return SimulatorTransport(sessions, qr_seconds=(policy.qr_first_seconds, policy.qr_next_seconds))
     from ventanilla.whatsapp.neonize import NeonizeTransport  # the only importer of neonize, loaded on demand
 
-    return NeonizeTransport()
+    in_postgres = settings.whatsapp_session_store == "postgres"
+    return NeonizeTransport(session_database_url=settings.require_database_url() if in_postgres else None)
 
 
 # Raised by services for bad requests and mapped to 404/409 by advanced-alchemy: no stack trace in the log.
@@ -90,15 +97,24 @@ def create_app(
     download_policy: DownloadPolicy | None = None,
     assignment_policy: AssignmentPolicy | None = None,
     auto_resolve_policy: AutoResolvePolicy | None = None,
+    lease_policy: LeasePolicy | None = None,
+    command_policy: CommandPolicy | None = None,
 ) -> Litestar:
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
+    hub = NotifyHub(settings.require_database_url())  # the other replicas: commands, live events, cluster news
     channels = build_channels()
-    publish = LivePublisher(channels)
-    alchemy = build_alchemy_config(settings.require_database_url(), session_info=publish.session_info())
+    publish = LivePublisher(channels, hub, origin=settings.replica_id)
+    pool = settings.database_pool_size
+    alchemy = build_alchemy_config(
+        settings.require_database_url(), session_info=publish.session_info(), pool_size=pool, max_overflow=pool // 3
+    )
     jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy, secure_cookie=settings.environment == "production")
+    leases = PointLeases(alchemy.get_session, settings.replica_id, lease_policy, notify=hub.notify)
+    publish.peers = leases.has_peers  # relay live events only while another replica is alive
+    hub.listen(CLUSTER_CHANNEL, on_cluster_news(leases))
     session_policy = session_policy or SessionPolicy()
-    transport = _transport(settings, session_policy)
+    transport = _transport(settings, session_policy, alchemy.get_session)
     pipeline_policy = pipeline_policy or PipelinePolicy()
     bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)
     credentials = CredentialStore(settings.auth_sessions_dir)
@@ -111,8 +127,15 @@ def create_app(
             downloads.notify()  # its file is PENDING: fetch it now rather than at the next sweep
         return arrival
 
-    sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, session_policy)
+    sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, leases, session_policy)
+    simulator = transport if isinstance(transport, SimulatorTransport) else None
+    point_sessions = PointSessions(sessions, alchemy.get_session, simulator)
+    commands = PointCommands(
+        alchemy.get_session, leases, hub, AnyCommand, point_sessions.handle, KNOWN_ERRORS, command_policy
+    )
+    point_sessions.bind(commands)
     metrics = Metrics()
+    metrics.watch_replica(settings.replica_id, lambda: len(leases.held()))
     feedback = Feedback(alchemy.get_session, metrics)
     delivery_policy = replace(delivery_policy or DeliveryPolicy(), max_wait_hours=settings.outbox_max_wait_hours)
     media = MediaStorage(settings.media_path)
@@ -126,7 +149,9 @@ def create_app(
         pipeline_policy,
         daily_model_calls=settings.bot_daily_model_calls if settings.openai_api_key else None,  # offline: free
         media_dir=settings.media_path,  # the bot reads photos and voice notes from there
+        owned=leases.held,  # with several replicas, each answers the points it owns
     )
+    leases.watch(pipeline.taken_over)
     downloads = MediaDownloader(
         alchemy.get_session,
         sessions,
@@ -142,7 +167,9 @@ def create_app(
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
-        """Start: resume unanswered messages, deliver, then open sockets. Stop in reverse, each step bounded."""
+        """Start: resume unanswered messages, deliver, then take our points and open their sockets. Stop in
+        reverse, each step bounded; our points are handed over once their sockets are closed."""
+        await hub.start()
         await pipeline.start()
         delivery.start()
         downloads.start()
@@ -150,18 +177,24 @@ def create_app(
         auto_resolver.start()
         assigner.start()
         await sessions.start()
+        commands.start()
+        await leases.start()
         try:
             yield
         finally:
+            leases.draining = True  # /ready says so from now on
             await assigner.stop()
             await auto_resolver.stop()
             await retention.stop()
             await downloads.stop()  # before the pipeline: its last files hand their messages to the bot
             await pipeline.stop()
             await delivery.stop()
+            await commands.stop()
+            await leases.stop()  # sockets closed, then the points are free for the other replicas at once
             await sessions.stop()
             await feedback.stop()
             await bot.close()
+            await hub.stop()
 
     route_handlers: list[ControllerRouterHandler] = [
         HealthController,
@@ -185,14 +218,16 @@ def create_app(
         QuarantineController,
         MediaController,
         ReportController,
+        ClusterController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
     state["live_streams"] = LiveStreams()
-    state.update(sessions=sessions, delivery=delivery, media=media, media_downloads=downloads)
-    if isinstance(transport, SimulatorTransport):
+    state["live_publisher"] = publish
+    state.update(sessions=point_sessions, delivery=delivery, media=media, media_downloads=downloads, leases=leases)
+    if simulator is not None:
         route_handlers.append(SimulatorController)
-        state["simulator"] = transport
+        state["simulator"] = simulator
     return Litestar(
         route_handlers=route_handlers,
         plugins=[
@@ -209,6 +244,7 @@ def create_app(
             ValidationException: validation_exception_handler,
             SQLAlchemyError: database_error_handler,
             MediaError: media_error_handler,
+            NoOwnerError: no_owner_handler,
         },
         template_config=template_config(),
         state=State(state),
@@ -228,6 +264,7 @@ def create_app(
                 *(400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429),
                 *EXPECTED_REPOSITORY_ERRORS,
                 *MEDIA_ERROR_STATUS,
+                NoOwnerError,  # a point changing hands between replicas: the client tries again
             },
         ),
     )

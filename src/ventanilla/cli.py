@@ -18,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ventanilla.config import ConfigError, Settings, load_settings
@@ -93,7 +94,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from ventanilla.app import create_app
 
-    with serve_lock(settings.data_dir, settings.auth_sessions_dir):
+    # the credentials directory is private to one process only while credentials live in files
+    in_files = settings.whatsapp_session_store == "files"
+    with serve_lock(settings.data_dir, *([settings.auth_sessions_dir] if in_files else [])):
         settings = _with_database(settings)
         _migrate_to_head(settings)
         if settings.admin_email and settings.admin_password:
@@ -185,8 +188,13 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_LOCK = 0x76656E7462  # replicas starting together create the bootstrap admin once, one after the other
+
+
 async def _ensure_admin(session: AsyncSession, email: str, password: str, name: str | None) -> bool:
     from ventanilla.auth.services import UserService
+
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMIN_LOCK})
 
     _, created = await UserService(session=session).ensure_admin(email=email, password=password, name=name)
     return created

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,9 +23,13 @@ from sqlalchemy.exc import ArgumentError
 
 Transport = Literal["neonize", "simulator"]
 Environment = Literal["development", "production"]
+SessionStore = Literal["files", "postgres"]
 
 TRANSPORTS: tuple[Transport, ...] = ("neonize", "simulator")
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
+SESSION_STORES: tuple[SessionStore, ...] = ("files", "postgres")
+REPLICA_ID_FILE = "replica-id"
+REPLICA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MIN_SECRET_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 16
 DEFAULT_DAILY_MODEL_CALLS = 5000
@@ -65,6 +70,9 @@ class Settings:
     media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES  # largest file accepted in or out
     media_retention_days: int = DEFAULT_MEDIA_RETENTION_DAYS  # files older than this are deleted (the message stays)
     openai_transcription_model: str = "gpt-4o-mini-transcribe"  # voice notes, with OPENAI_API_KEY
+    whatsapp_session_store: SessionStore = "files"  # where WhatsApp-Web credentials live (postgres: any replica)
+    replica_id: str = "replica"  # this process among the replicas sharing the database (`/api/cluster`, logs)
+    database_pool_size: int = 30  # connections this process keeps; a third more in bursts (replicas share a limit)
 
     @property
     def media_path(self) -> Path:
@@ -126,7 +134,35 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
             "MEDIA_RETENTION_DAYS", get("MEDIA_RETENTION_DAYS"), DEFAULT_MEDIA_RETENTION_DAYS, 1, 36_500
         ),
         openai_transcription_model=get("OPENAI_TRANSCRIPTION_MODEL") or "gpt-4o-mini-transcribe",
+        whatsapp_session_store=_choice(
+            "WHATSAPP_SESSION_STORE",
+            get("WHATSAPP_SESSION_STORE") or ("postgres" if get("DATABASE_URL") else "files"),
+            SESSION_STORES,
+        ),
+        replica_id=_replica_id(get("VENTANILLA_REPLICA_ID"), data_dir),
+        database_pool_size=_whole_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 30, 2, 1000),
     )
+
+
+def _replica_id(raw: str | None, data_dir: Path) -> str:
+    """VENTANILLA_REPLICA_ID, else the name generated at this data dir's first start and kept there: a replica that
+    restarts (even after kill -9) is the same replica, and takes its points back at once instead of waiting for its
+    leases to expire. Only one `serve` runs per data dir (instance_lock), so two live processes never share it."""
+    if raw is not None:
+        if not REPLICA_ID_PATTERN.match(raw):
+            raise ConfigError("VENTANILLA_REPLICA_ID must be 1-100 letters, digits, '.', '_' or '-'")
+        return raw
+    path = data_dir / REPLICA_ID_FILE
+    try:
+        kept = path.read_text().strip()
+    except FileNotFoundError:
+        kept = ""
+    if REPLICA_ID_PATTERN.match(kept):
+        return kept
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:60].strip(".-") or "replica"
+    generated = f"{host}-{secrets.token_hex(3)}"
+    path.write_text(generated + "\n")
+    return generated
 
 
 def _choice(name: str, value: str, allowed: tuple[_Choice, ...]) -> _Choice:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Controller, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -24,7 +25,11 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", summary="The database is reachable and migrated to head", security=[])
-    async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[dict[str, str | None]]:
+    async def ready(self, state: State, db_engine: NamedDependency[AsyncEngine]) -> Response[dict[str, str | None]]:
+        """Also 503 while this replica is draining (shutting down, handing its points over)."""
+        if state.leases.draining:
+            body = {"status": "unavailable", "detail": "draining"}
+            return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
         expected = head_revision()
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS), db_engine.connect() as connection:

@@ -33,6 +33,7 @@ from litestar.types import Scope
 from litestar.typing import FieldDefinition
 from sqlalchemy.exc import SQLAlchemyError
 
+from ventanilla.cluster.commands import NoOwnerError
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable, sqlstate
 from ventanilla.media.errors import (
     EmptyUploadError,
@@ -180,3 +181,9 @@ def media_error_handler(request: Request[Any, Any, Any], exc: MediaError) -> Res
     status = next((code for kind, code in MEDIA_ERROR_STATUS.items() if isinstance(exc, kind)), 400)
     extra = [{"key": exc.field, "message": str(exc), "source": "body"}] if isinstance(exc, UploadError) else None
     return create_exception_response(request, HTTPException(status_code=status, detail=str(exc), extra=extra))
+
+
+def no_owner_handler(request: Request[Any, Any, Any], exc: NoOwnerError) -> Response[Any]:
+    """A point's socket is changing hands between replicas (or its owner did not answer): 503, try again shortly."""
+    error = ServiceUnavailableException(str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS})
+    return create_exception_response(request, error)

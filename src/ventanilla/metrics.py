@@ -66,6 +66,8 @@ OUTBOX_DEPTH = Gauge("ventanilla_outbox_depth", "Outgoing messages waiting to be
 SESSION_STATUS = Gauge(
     "ventanilla_whatsapp_session_status", "1 for the current WhatsApp status of each point", ["service_point", "status"]
 )
+POINTS_OWNED = Gauge("ventanilla_points_owned", "Points whose WhatsApp socket this replica owns (valid lease)")
+REPLICA = Gauge("ventanilla_replica_info", "This replica's id (always 1); every other series is this replica's", ["id"])
 
 
 _INBOUND_BY_OUTCOME = {
@@ -95,6 +97,11 @@ class Metrics:
         JOURNAL_WAITING.set_function(journal)
         BOT_TURNS.set_function(turns)
         BOT_LANES.set_function(lanes)
+
+    def watch_replica(self, replica_id: str, owned: Callable[[], int]) -> None:
+        """Each replica serves its own /metrics: name it, and count the points it owns at each scrape."""
+        REPLICA.labels(replica_id).set(1)
+        POINTS_OWNED.set_function(owned)
 
     def decision(self, point_id: UUID, decision: BotDecision, seconds: float) -> None:
         point = str(point_id)

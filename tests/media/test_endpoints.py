@@ -130,7 +130,7 @@ async def test_retrying_a_failed_download_fetches_it_again(
     client: Client, app: Litestar, world: World, session: AsyncSession
 ) -> None:
     failed = await _media(session, app, world.point_a, None, status=MediaStatus.FAILED)
-    sessions = app.state.sessions
+    sessions = app.state.sessions.manager  # the downloader fetches through the session manager
     fetched: list[bytes] = []
 
     async def download(point_id: UUID, media: MediaRef, max_bytes: int) -> bytes:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.whatsapp.conftest import FAST, eventually
-from ventanilla.db.models import ServicePoint, WhatsappStatus
+from ventanilla.cluster.leases import PointLeases
+from ventanilla.db.models import ServicePoint, SimulatorPhone, WhatsappStatus
 from ventanilla.live.events import PUBLISHER_KEY, LiveEvent, QrShown, WhatsappStatusChanged
 from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
@@ -24,13 +25,25 @@ from ventanilla.whatsapp.transport import InboundMessage, Replaced, TemporarilyB
 class Harness:
     def __init__(self, engine: AsyncEngine, tmp_path: Path) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, info={PUBLISHER_KEY: self})
-        self.transport = SimulatorTransport(tmp_path / "data", qr_seconds=(FAST.qr_first_seconds, FAST.qr_next_seconds))
+        self.transport = SimulatorTransport(self.sessions, qr_seconds=(FAST.qr_first_seconds, FAST.qr_next_seconds))
         self.credentials = CredentialStore(tmp_path / "auth")
         self.credentials.root.mkdir(exist_ok=True)
         self.received: list[tuple[UUID, str]] = []
         self.published: list[LiveEvent] = []
         self.failing: set[UUID] = set()
-        self.manager = SessionManager(self.transport, self.credentials, self.sessions, self.on_inbound, self, FAST)
+        self.leases = PointLeases(self.sessions, "manager-test")
+        self.manager = SessionManager(
+            self.transport, self.credentials, self.sessions, self.on_inbound, self, self.leases, FAST
+        )
+        self.leases.bind(self.manager)  # a point claimed before start() is resumed too
+
+    async def start(self) -> None:
+        await self.manager.start()
+        await self.leases.start()
+
+    async def stop(self) -> None:
+        await self.leases.stop()
+        await self.manager.stop()
 
     async def on_inbound(self, point: UUID, message: InboundMessage) -> None:
         if point in self.failing:
@@ -44,6 +57,7 @@ class Harness:
         async with self.sessions() as session, session.begin():
             point = ServicePoint(name=name)
             session.add(point)
+        assert await self.leases.claim(point.id)  # this replica owns the new point's socket
         return point.id
 
     async def row(self, point: UUID) -> ServicePoint:
@@ -66,9 +80,9 @@ async def _true(value: bool) -> bool:
 @pytest.fixture
 async def harness(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Harness]:
     harness = Harness(engine, tmp_path)
-    await harness.manager.start()
+    await harness.start()
     yield harness
-    await harness.manager.stop()
+    await harness.stop()
 
 
 def _text(text: str, message_id: str) -> InboundMessage:
@@ -98,7 +112,7 @@ async def test_replaced_session_never_reconnects(harness: Harness) -> None:
     row = await harness.row(point)
     assert row.whatsapp_status is WhatsappStatus.DISCONNECTED
     assert "otro lugar" in (row.last_error or "")
-    assert harness.credentials.exists(point)  # a replaced session keeps its credentials
+    assert await harness.transport.is_linked(point, harness.credentials.root / str(point))  # still linked
     assert point not in harness.transport.sockets
 
 
@@ -138,7 +152,12 @@ async def test_a_drop_shows_reconnecting_then_heals(harness: Harness) -> None:
     assert row.whatsapp_status is WhatsappStatus.CONNECTING
     assert "Reintentando automáticamente" in (row.last_error or "")
     await eventually(lambda: _true(harness.manager.is_connected(point)), what="healed")
-    assert (await harness.row(point)).last_error is None
+
+    async def healed() -> bool:  # the socket is up a moment before its row says so
+        row = await harness.row(point)
+        return row.whatsapp_status is WhatsappStatus.CONNECTED and row.last_error is None
+
+    await eventually(healed, what="the row healed")
 
 
 async def test_a_number_already_serving_another_point_is_refused(harness: Harness) -> None:
@@ -151,7 +170,8 @@ async def test_a_number_already_serving_another_point_is_refused(harness: Harnes
     row = await harness.row(second)
     assert row.whatsapp_status is WhatsappStatus.DISCONNECTED and row.last_error == messages.NUMBER_TAKEN
     assert "Primera" not in row.last_error  # nothing of the other branch is told
-    assert row.phone_number is None and not harness.credentials.exists(second)
+    assert row.phone_number is None
+    assert not await harness.transport.is_linked(second, harness.credentials.root / str(second))  # forgotten
     assert harness.manager.is_connected(first)
 
 
@@ -168,19 +188,21 @@ async def test_status_changes_are_published_per_point(harness: Harness) -> None:
 async def test_two_hundred_points_start_together(engine: AsyncEngine, tmp_path: Path, session: AsyncSession) -> None:
     """Linked points resume in the background: start() returns at once, every point connects by itself."""
     first = Harness(engine, tmp_path)
-    await first.manager.start()
+    await first.start()
     points = [await first.point(f"Punto {i:03d}") for i in range(200)]
-    for point in points:  # link them by writing the simulator's credentials, as a previous run would have
-        store = first.credentials.directory(point)
-        (store / "simulator-session.json").write_text(f'{{"phone": "+5939{point.int % 10**8:08d}"}}')
-    await first.manager.stop()
+    async with first.sessions() as session, session.begin():  # their phones linked, as a previous run left them
+        session.add_all(
+            SimulatorPhone(service_point_id=p, phone_number=f"+5939{p.int % 10**8:08d}", linked_at=datetime.now(UTC))
+            for p in points
+        )
+    await first.stop()
 
     second = Harness(engine, tmp_path)
     started = asyncio.get_running_loop().time()
-    await second.manager.start()
+    await second.start()
     assert asyncio.get_running_loop().time() - started < 5  # start-up never waits for the sockets
     await eventually(lambda: _true(all(second.manager.is_connected(p) for p in points)), timeout=30, what="all 200")
-    await second.manager.stop()
+    await second.stop()
     statuses = {(await second.row(p)).whatsapp_status for p in points}
     assert statuses == {WhatsappStatus.CONNECTED}
 
@@ -193,6 +215,10 @@ async def test_stale_statuses_are_reset_at_start(engine: AsyncEngine, tmp_path: 
         assert row is not None
         row.whatsapp_status = WhatsappStatus.CONNECTED  # what a crash would leave behind
         row.last_qr_at = datetime.now(UTC) - timedelta(hours=1)
-    await harness.manager.start()
-    assert (await harness.row(point)).whatsapp_status is WhatsappStatus.DISCONNECTED
-    await harness.manager.stop()
+    await harness.start()
+
+    async def reset() -> bool:
+        return (await harness.row(point)).whatsapp_status is WhatsappStatus.DISCONNECTED
+
+    await eventually(reset, what="the stale status reset")
+    await harness.stop()

@@ -568,8 +568,8 @@ async def test_sending_needs_a_connected_socket_and_a_valid_number(store: Path) 
     await point.close()
 
 
-def test_an_empty_store_is_not_linked_and_stays_empty(store: Path) -> None:
-    assert not NeonizeTransport().is_linked(store)
+async def test_an_empty_store_is_not_linked_and_stays_empty(store: Path) -> None:
+    assert not await NeonizeTransport().is_linked(uuid4(), store)
     assert list(store.iterdir()) == []
 
 
@@ -584,14 +584,14 @@ async def test_an_unscanned_attempt_is_not_linked_and_its_files_are_private(stor
     await point.close()
 
     assert (store / SESSION_DB).stat().st_size > 0  # whatsmeow created its tables
-    assert not transport.is_linked(store)
+    assert not await transport.is_linked(uuid4(), store)
     assert ClientFactory.get_all_devices_from_db(str(store / SESSION_DB)) == []
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in store.iterdir()} == {SESSION_DB: 0o600}
 
 
 @offline
 async def test_a_store_with_a_device_is_linked(linked_store: Path) -> None:
-    assert NeonizeTransport().is_linked(linked_store)
+    assert await NeonizeTransport().is_linked(uuid4(), linked_store)
     assert len(ClientFactory.get_all_devices_from_db(str(linked_store / SESSION_DB))) == 1  # neonize agrees
 
 
@@ -599,6 +599,12 @@ async def test_shutdown_lets_go_of_the_event_loop() -> None:
     neonize_events.event_global_loop = asyncio.get_running_loop()
     await NeonizeTransport().shutdown()
     assert neonize_events.event_global_loop is None
+
+
+async def test_forgetting_a_file_store_leaves_the_directory_to_the_manager(linked_store: Path) -> None:
+    transport = NeonizeTransport()
+    await transport.forget(uuid4(), linked_store)
+    assert await transport.is_linked(uuid4(), linked_store)  # the manager deletes the directory itself
 
 
 def test_message_ids_are_not_honoured() -> None:

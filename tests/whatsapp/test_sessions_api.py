@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from uuid import UUID
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -14,7 +15,7 @@ from tests.conftest import World
 from tests.whatsapp.conftest import FAST, eventually
 from ventanilla.app import create_app
 from ventanilla.config import Settings
-from ventanilla.db.models import Direction, Message
+from ventanilla.db.models import Direction, Message, SimulatorPhone
 
 Client = AsyncTestClient[Litestar]
 
@@ -53,6 +54,12 @@ async def _inbound(client: Client, world: World, point: object, text: str, messa
     return response.status_code
 
 
+async def _linked_phones(session: AsyncSession) -> set[UUID]:
+    """The points with a linked simulated phone (what a restart resumes)."""
+    session.expire_all()
+    return set(await session.scalars(select(SimulatorPhone.service_point_id)))
+
+
 async def _stored(session: AsyncSession, point: object) -> int:
     """Inbound messages stored for the point (the bot's replies are not counted)."""
     statement = (
@@ -75,7 +82,9 @@ async def test_unlinked_points_start_disconnected(client: Client, world: World) 
     assert (await client.get(f"{_base(world.point_a)}/whatsapp/qr", headers=world.admin.headers)).status_code == 404
 
 
-async def test_link_two_points_by_scanning(client: Client, world: World, settings: Settings) -> None:
+async def test_link_two_points_by_scanning(
+    client: Client, world: World, settings: Settings, session: AsyncSession
+) -> None:
     await _link(client, world, world.point_a)
     await _link(client, world, world.point_b)
     state = await _status(client, world, world.point_a)
@@ -84,12 +93,11 @@ async def test_link_two_points_by_scanning(client: Client, world: World, setting
     assert {row["name"]: row["status"] for row in statuses.json()} == {"Punto A": "CONNECTED", "Punto B": "CONNECTED"}
     mine = await client.get("/api/whatsapp/status", headers=world.agent_a.headers)
     assert [row["name"] for row in mine.json()] == ["Punto A"]
-    # credentials: one private directory per point
+    # credentials: one private directory per point (neonize's); the simulated phones are linked in the database
     for point in (world.point_a, world.point_b):
         directory = settings.auth_sessions_dir / str(point)
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-        files = [p for p in directory.iterdir() if p.is_file()]
-        assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+    assert await _linked_phones(session) == {world.point_a, world.point_b}
 
 
 async def test_qr_in_every_format(client: Client, world: World) -> None:
@@ -191,6 +199,7 @@ async def test_logged_out_point_leaves_the_other_untouched_and_relinks(
     assert "desde el teléfono" in state_a["lastError"]
     assert not (settings.auth_sessions_dir / str(world.point_a)).exists()  # A's credentials are gone...
     assert (settings.auth_sessions_dir / str(world.point_b)).is_dir()  # ...and B's are not
+    assert await _linked_phones(session) == {world.point_b}  # A's phone unlinked this device
     # B keeps receiving, A receives nothing
     assert await _inbound(client, world, world.point_b, "hola B") == 202
     assert await _inbound(client, world, world.point_a, "hola A") == 409
@@ -214,7 +223,9 @@ async def test_network_drop_heals_by_itself(client: Client, world: World, sessio
     assert await _stored(session, world.point_b) == 1
 
 
-async def test_logout_and_restart_endpoints(client: Client, world: World, settings: Settings) -> None:
+async def test_logout_and_restart_endpoints(
+    client: Client, world: World, settings: Settings, session: AsyncSession
+) -> None:
     await _link(client, world, world.point_a)
     restarted = await client.post(f"{_base(world.point_a)}/whatsapp/restart", headers=world.agent_a.headers)
     assert restarted.status_code == 202
@@ -223,6 +234,7 @@ async def test_logout_and_restart_endpoints(client: Client, world: World, settin
     assert out.status_code == 202
     assert (await _status(client, world, world.point_a))["status"] == "DISCONNECTED"
     assert not (settings.auth_sessions_dir / str(world.point_a)).exists()
+    assert await _linked_phones(session) == set()
 
 
 async def test_restart_of_the_server_resumes_linked_points_without_qr(

@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
-import os
-import stat
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.conftest import World
 from tests.flow import CUSTOMER, fast_app, received, say, wait_phone
@@ -35,12 +34,14 @@ from ventanilla.db.models import (
     Message,
     MessageType,
     SenderType,
+    SimulatorMedia,
 )
-from ventanilla.whatsapp.simulator import SentRecord, SimulatorTransport
+from ventanilla.whatsapp.simulator import SimulatorTransport
 from ventanilla.whatsapp.transport import MediaRef, OutgoingMedia, TransportError
 
 Client = AsyncTestClient[Litestar]
 PHOTO = b"\xff\xd8\xff\xe0" + b"una foto de la guia" * 10  # what the customer's phone uploads (declared image/jpeg)
+T = TypeVar("T")
 QUIET_SECONDS = 0.8  # the offline bot answers within a few hundred milliseconds: longer than that, it is not coming
 
 
@@ -56,6 +57,12 @@ async def files_stay_pending(client: Client, app: Litestar) -> None:
     downloader's loop) in a thread of its own, so the stop's wake-up never reached it."""
     downloads = app.state["media_downloads"]
     downloads.policy = replace(downloads.policy, concurrency=0)
+
+
+async def _in_app(client: Client, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`call` on the app's event loop: the test client runs the app in a thread of its own, and the simulator's
+    database connections belong to that loop."""
+    return await asyncio.to_thread(client.blocking_portal.call, call, *args)
 
 
 def _url(point: UUID, tail: str) -> str:
@@ -85,7 +92,7 @@ async def _count(session: AsyncSession, model: type) -> int:
 
 @pytest.mark.usefixtures("files_stay_pending")
 async def test_a_photo_arrives_as_an_image_with_a_pending_file_the_socket_can_download(
-    client: Client, linked: World, session: AsyncSession, app: Litestar, settings: Settings
+    client: Client, linked: World, session: AsyncSession, app: Litestar
 ) -> None:
     media = {"mimeType": "image/jpeg", "fileName": "guia.jpg", "dataBase64": _b64(PHOTO)}
     provider_id = await _inbound(client, linked, {"from": CUSTOMER, "text": "mi guía", "media": media})
@@ -98,21 +105,22 @@ async def test_a_photo_arrives_as_an_image_with_a_pending_file_the_socket_can_do
 
     digest = hashlib.sha256(PHOTO).hexdigest()
     assert file.source == digest.encode()  # the handle names the file on the simulated media server
-    stored = settings.data_dir / "simulator" / "media" / digest
-    assert stored.read_bytes() == PHOTO and stat.S_IMODE(stored.stat().st_mode) == 0o600
+    stored = await session.get(SimulatorMedia, digest)
+    assert stored is not None and stored.data == PHOTO  # on the simulated media server
 
-    sessions = app.state.sessions
+    download = app.state.simulator.socket(linked.point_a).download  # the point's socket, as the downloader uses it
     ref = MediaRef(handle=file.source, mime_type=file.mime_type, file_name=file.file_name, size=file.size)
-    assert await sessions.download(linked.point_a, ref, len(PHOTO)) == PHOTO
+    assert await _in_app(client, download, ref, len(PHOTO)) == PHOTO
     with pytest.raises(TransportError) as larger:
-        await sessions.download(linked.point_a, ref, len(PHOTO) - 1)
+        await _in_app(client, download, ref, len(PHOTO) - 1)
     assert larger.value.permanent
     with pytest.raises(TransportError) as unknown:
-        await sessions.download(linked.point_a, MediaRef(handle=b"../../jwt_secret"), 1024)
+        await _in_app(client, download, MediaRef(handle=b"../../jwt_secret"), 1024)
     assert unknown.value.permanent
-    stored.unlink()  # the media server forgot it
+    await session.delete(stored)  # the media server forgot it
+    await session.commit()
     with pytest.raises(TransportError) as expired:
-        await sessions.download(linked.point_a, ref, len(PHOTO))
+        await _in_app(client, download, ref, len(PHOTO))
     assert expired.value.permanent and "expired" in str(expired.value)
 
 
@@ -234,21 +242,22 @@ async def test_phone_send_needs_a_connected_point_of_the_caller(client: Client, 
 
 
 async def test_a_file_sent_by_the_point_reaches_the_phone_once(
-    client: Client, linked: World, app: Litestar, settings: Settings
+    client: Client, linked: World, app: Litestar, session: AsyncSession
 ) -> None:
-    sessions = app.state.sessions
+    socket = app.state.simulator.socket(linked.point_a)  # the point's socket, as the delivery worker uses it
     data = b"%PDF-1.4 guia de remision"
     media = OutgoingMedia(type="document", data=data, mime_type="application/pdf", file_name="guia.pdf")
-    assert await sessions.send_media(linked.point_a, CUSTOMER, media, "su guía", "3EB0FILE") == "3EB0FILE"
-    assert await sessions.send_media(linked.point_a, CUSTOMER, media, "su guía", "3EB0FILE") == "3EB0FILE"  # resend
-    await sessions.send_text(linked.point_a, CUSTOMER, "gracias", "3EB0TEXT")
+    for _ in range(2):  # then a resend
+        assert await _in_app(client, socket.send_media, CUSTOMER, media, "su guía", "3EB0FILE") == "3EB0FILE"
+    await _in_app(client, socket.send_text, CUSTOMER, "gracias", "3EB0TEXT")
 
     file, text = await received(client, linked, linked.point_a)
     digest = hashlib.sha256(data).hexdigest()
     assert (file["to"], file["text"], file["messageId"], file["fromPhone"]) == (CUSTOMER, "su guía", "3EB0FILE", False)
     assert file["media"] == {"mimeType": "application/pdf", "fileName": "guia.pdf", "size": len(data), "sha256": digest}
     assert text["media"] is None and text["text"] == "gracias"
-    assert (settings.data_dir / "simulator" / "media" / digest).read_bytes() == data  # as the phone received it
+    stored = await session.get(SimulatorMedia, digest)
+    assert stored is not None and stored.data == data  # as the phone received it
     receipt = await client.post(
         _url(linked.point_a, "receipt"), json={"messageId": "3EB0FILE", "status": "READ"}, headers=linked.admin.headers
     )
@@ -330,9 +339,9 @@ async def test_a_file_over_the_media_limit_is_413(client: Client, world: World, 
             assert [error["key"] for error in response.json()["extra"]] == [key]
 
 
-async def test_a_socket_that_is_not_connected_cannot_download_yet(tmp_path: Path) -> None:
-    network = SimulatorTransport(tmp_path)
-    digest = network.media.upload(b"foto")
+async def test_a_socket_that_is_not_connected_cannot_download_yet(engine: AsyncEngine, tmp_path: Path) -> None:
+    network = SimulatorTransport(async_sessionmaker(engine, expire_on_commit=False))
+    digest = await network.media.upload(b"foto")
 
     async def ignore(_: object) -> None:
         return None
@@ -341,17 +350,5 @@ async def test_a_socket_that_is_not_connected_cannot_download_yet(tmp_path: Path
     with pytest.raises(TransportError) as offline:
         await socket.download(MediaRef(handle=digest.encode()), 1024)
     assert not offline.value.permanent  # later, once connected, it may work
-    assert network.media.fetch(digest.encode(), 1024) == b"foto"
-    assert stat.S_IMODE(os.stat(tmp_path / "simulator" / "media" / digest).st_mode) == 0o600
+    assert await network.media.fetch(digest.encode(), 1024) == b"foto"
     await network.shutdown()
-
-
-def test_the_record_still_reads_lines_written_before_files(tmp_path: Path) -> None:
-    point = uuid4()
-    old = {"to": CUSTOMER, "text": "hola", "message_id": "3EB0OLD", "sent_at": "2026-11-01T10:00:00+00:00"}
-    (tmp_path / f"sent-{point}.jsonl").write_text(json.dumps(old) + "\n")
-    record = SentRecord(tmp_path)
-    [message] = record.read(point)
-    assert (message.message_id, message.media, message.from_phone) == ("3EB0OLD", None, False)
-    assert record.has(point, "3EB0OLD")
-    record.close()

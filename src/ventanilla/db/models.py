@@ -22,6 +22,7 @@ from sqlalchemy import (
     Date,
     Enum,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -534,25 +535,46 @@ class CsatResponse(UUIDAuditBase):
 
 class ReportActivity(DefaultBase):
     """Messages to or from the customer (never notes) and handoffs per conversation and UTC hour, kept by triggers
-    (migration 0008): the reports count a period from these rows instead of every message and event in it."""
+    (migration 0008): the reports count a period from these rows instead of every message and event in it. Each row
+    links to its conversation's latest earlier hour with each kind of activity (triggers of migration 0009), so a
+    period counts conversations without grouping its rows by conversation."""
 
     __tablename__ = "report_activity"
     __table_args__ = (
-        # the counts ride in the key's index: a period of a point is read by an index-only scan
+        # the counts and links ride in the key's index: a period of a point is read by an index-only scan
         PrimaryKeyConstraint(
-            "service_point_id", "hour", "conversation_id", postgresql_include=["inbound", "bot", "agent", "handoffs"]
+            "service_point_id",
+            "hour",
+            "conversation_id",
+            postgresql_include=[
+                "inbound",
+                "bot",
+                "agent",
+                "handoffs",
+                "prev_inbound_hour",
+                "prev_bot_hour",
+                "prev_human_hour",
+                "prev_handoff_hour",
+            ],
         ),
+        Index("ix_report_activity_conversation_hour", "conversation_id", "hour"),  # the links follow it
     )
 
     service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
     hour: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
     inbound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     agent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     handoffs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # as in `report_handoff`
     first_inbound_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     last_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))  # of its messages
+    # the latest earlier hour of the conversation with customer messages, bot answers, a person (an agent's message
+    # or a handoff), a handoff; None: none before this one
+    prev_inbound_hour: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    prev_bot_hour: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    prev_human_hour: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    prev_handoff_hour: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class ReportHandoff(DefaultBase):
@@ -572,3 +594,85 @@ class ReportHandoff(DefaultBase):
     first_response_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     resolved: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+class Replica(DefaultBase):
+    """A running `ventanilla serve` on this database (migration 0010): alive while `last_seen_at` is recent."""
+
+    __tablename__ = "replica"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+class PointLease(DefaultBase):
+    """Which replica owns a point's socket until `expires_at`; `epoch` grows with every new owner and fences the
+    writes only the owner may make. The owner's pending QR is here, so any replica can show it."""
+
+    __tablename__ = "point_lease"
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True)
+    replica_id: Mapped[str] = mapped_column(String(100), index=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    acquired_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    qr_code: Mapped[str | None] = mapped_column(Text)
+    qr_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class PointCommand(DefaultBase):
+    """Something a replica asks of a point's owner (`replica_id`), carried out once and answered in `result`."""
+
+    __tablename__ = "point_command"
+    __table_args__ = (
+        Index("ix_point_command_waiting", "replica_id", "id", postgresql_where=text("started_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    replica_id: Mapped[str] = mapped_column(String(100))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now(), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class SimulatorPhone(DefaultBase):
+    """WHATSAPP_TRANSPORT=simulator: the phone linked to a point. `socket_id` is the socket WhatsApp (simulated)
+    serves now: a newer socket replaces older ones, which can no longer send."""
+
+    __tablename__ = "simulator_phone"
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True)
+    phone_number: Mapped[str] = mapped_column(String(16))
+    socket_id: Mapped[UUID | None]
+    linked_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SimulatorSent(DefaultBase):
+    """What the customers' phones received from a point (once per message id), in order of arrival."""
+
+    __tablename__ = "simulator_sent"
+    __table_args__ = (UniqueConstraint("service_point_id", "message_id", name="uq_simulator_sent_point_message"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(Text)
+    to_phone: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    from_phone: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class SimulatorMedia(DefaultBase):
+    """The simulated WhatsApp media server: files by SHA-256, uploaded by senders and fetched by receivers."""
+
+    __tablename__ = "simulator_media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())

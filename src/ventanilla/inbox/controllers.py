@@ -8,7 +8,6 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, patch, post, put
-from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException, ValidationException
@@ -64,7 +63,6 @@ from ventanilla.inbox.services import (
 )
 from ventanilla.inbox.writer import AssignmentNeedsHumanError
 from ventanilla.live.events import Typing
-from ventanilla.live.publisher import LivePublisher
 from ventanilla.media.services import AcceptedUpload, accept_upload
 from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
@@ -438,11 +436,10 @@ class InboxController(Controller):
         conversation_id: FromPath[UUID],
         service_point: NamedDependency[ServicePoint],
         inbox: NamedDependency[InboxService],
-        channels: NamedDependency[ChannelsPlugin],
     ) -> None:
         conversation = await inbox.get(service_point.id, conversation_id)
         me = request.user
-        LivePublisher(channels).publish(
+        request.app.state.live_publisher.publish(  # the app's one publisher: it reaches the other replicas too
             Typing(service_point_id=service_point.id, conversation_id=conversation.id, user_id=me.id, user_name=me.name)
         )
 

@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -66,6 +67,7 @@ class InboundPipeline:
         policy: PipelinePolicy | None = None,
         daily_model_calls: int | None = None,
         media_dir: Path | None = None,
+        owned: Callable[[], Collection[UUID]] | None = None,
     ) -> None:
         self.bot = bot
         self.queued = queued  # tells the delivery worker a reply is waiting
@@ -88,7 +90,9 @@ class InboundPipeline:
             self._resume,
             self._arrived,
             RecoveryPolicy(policy.sweep_seconds, policy.stale_seconds, policy.replay_seconds),
+            owned,
         )
+        self._resuming: set[asyncio.Task[int]] = set()
 
     async def start(self) -> None:
         """Replay the journal, resume what a previous run did not answer, then keep doing both."""
@@ -99,6 +103,18 @@ class InboundPipeline:
         self.intake.stopping = True
         self.recovery.stop()
         await self.lanes.drain(self.policy.drain_seconds)
+
+    def taken_over(self, point_id: UUID) -> None:
+        """This replica now owns the point: answer at once what its previous owner stored but did not answer."""
+        task = asyncio.create_task(self.recovery.resume(None, [point_id]), name=f"resume-{point_id}")
+        self._resuming.add(task)
+        task.add_done_callback(self._resumed)
+
+    def _resumed(self, task: asyncio.Task[int]) -> None:
+        self._resuming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.warning("resuming a point taken over failed (%s); the sweep takes it", type(error).__name__)
 
     async def receive(self, service_point_id: UUID, message: InboundMessage) -> Arrival:
         """Store the message (or keep it safe); hand it to the bot when its conversation is the bot's."""

@@ -1,7 +1,9 @@
 """Recovery: nothing stored is left unanswered, nothing journaled is left on disk.
 
 - Resume: every stored inbound message not yet handled (a crash, a failed turn) goes back to its lane, oldest
-  first: at start-up, then by a sweep for those older than `stale_seconds`.
+  first: at start-up, then by a sweep for those older than `stale_seconds`, and at once for a point this replica
+  has just taken over from another. With several replicas, each resumes only the points it owns (`owned`): the
+  decision is applied once anyway (`handled_at`), but the model would be asked twice.
 - Replay: the journal's messages (kept on disk while the database was away) are stored in order as soon as the
   database answers again, and at start-up before anything else; each is then handled like a new arrival.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -46,6 +48,7 @@ class Recovery:
         resubmit: Resubmit,
         arrived: Arrived,
         policy: RecoveryPolicy,
+        owned: Callable[[], Collection[UUID]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.intake = intake
@@ -53,6 +56,7 @@ class Recovery:
         self.resubmit = resubmit
         self.arrived = arrived
         self.policy = policy
+        self.owned = owned  # the points whose messages this replica answers (None: every point)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -67,8 +71,13 @@ class Recovery:
         for task in self._tasks:
             task.cancel()
 
-    async def resume(self, older_than: timedelta | None) -> int:
-        """Queue every stored, unhandled inbound message (oldest first) that is not already queued."""
+    async def resume(self, older_than: timedelta | None, points: Collection[UUID] | None = None) -> int:
+        """Queue every stored, unhandled inbound message (oldest first) that is not already queued, of `points`
+        (default: the points we own)."""
+        if points is None and self.owned is not None:
+            points = self.owned()
+        if points is not None and not points:
+            return 0
         statement = (
             select(Message.service_point_id, Message.conversation_id, Message.id)
             .where(Message.direction == Direction.IN, Message.handled_at.is_(None))
@@ -76,6 +85,8 @@ class Recovery:
         )
         if older_than is not None:
             statement = statement.where(Message.created_at < datetime.now(UTC) - older_than)
+        if points is not None:
+            statement = statement.where(Message.service_point_id.in_(list(points)))
         async with self.sessions() as session:
             rows = (await session.execute(statement)).all()
         resumed = sum(self.resubmit(point, conversation, message) for point, conversation, message in rows)

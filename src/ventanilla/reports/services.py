@@ -58,7 +58,9 @@ def resolve_period(first: date | None, last: date | None, timezone: str, today: 
 # --- the shared definitions ----------------------------------------------------------------------------------
 # The facts come from two rollups that triggers keep in step with every message and event (migration 0008):
 # `report_activity` (customer messages, bot and agent answers per conversation and UTC hour; never notes) and
-# `report_handoff` (each handoff with its first agent reply and how its episode ended). See docs/reports.md.
+# `report_handoff` (each handoff with its first agent reply and how its episode ended). Links between a
+# conversation's hours (migration 0009) let the summary and the daily series count conversations without grouping
+# rows by conversation. See docs/reports.md.
 
 # Each point's period as instants: from the first day's midnight to the midnight after the last day, in its zone.
 _POINT = """
@@ -69,7 +71,8 @@ point AS (
     FROM service_point WHERE id = ANY(CAST(:points AS uuid[]))
 )"""
 
-# Activity of the period per conversation and local day (hours start at whole UTC hours, as do the zones' days).
+# Activity of the period per conversation and local day (hours start at whole UTC hours, as do the zones' days): for
+# the CSV, which lists conversations anyway.
 _ACTIVITY = """
 activity AS (
     SELECT r.conversation_id, (r.hour AT TIME ZONE p.tz)::date AS day,
@@ -79,6 +82,34 @@ activity AS (
     JOIN report_activity r ON r.service_point_id = p.id AND r.hour >= p.lo AND r.hour < p.hi
     GROUP BY r.conversation_id, day
 )"""
+
+# Conversations are counted without grouping rows by conversation: each row links to the latest earlier hour of its
+# conversation with customer, bot, human (agent message or handoff) and handoff activity (migration 0009). Within a
+# stretch of time starting at `since` (the period's start, or a local day's), a conversation's first row
+# with some activity is the one whose link for it points before `since`; it has the other activity too when that
+# lies in the stretch before it (its own link, or itself) or later (found from the other activity's first row).
+_HAS = {
+    "inbound": "r.inbound > 0",
+    "bot": "r.bot > 0",
+    "human": "(r.agent > 0 OR r.handoffs > 0)",
+    "handoff": "r.handoffs > 0",
+}
+
+
+def _first(kind: str, since: str) -> str:
+    """The row is its conversation's first with `kind` activity from `since` on."""
+    return f"{_HAS[kind]} AND (r.prev_{kind}_hour IS NULL OR r.prev_{kind}_hour < {since})"
+
+
+def _conversations_with(kind: str, other: str, since: str) -> str:
+    """How many conversations have both kinds of activity from `since` on: counted at the first row of whichever
+    came first (`kind` on a tie)."""
+    other_so_far = f"({_HAS[other]} OR r.prev_{other}_hour >= {since})"
+    return (
+        f"count(*) FILTER (WHERE {_first(kind, since)} AND {other_so_far})"
+        f" + count(*) FILTER (WHERE {_first(other, since)} AND r.prev_{kind}_hour >= {since})"
+    )
+
 
 # Handoffs of the period: first response from the handoff to its first agent message (not a note) before the
 # episode ended; resolution to its end, when that end was RESOLVED.
@@ -106,9 +137,9 @@ rating AS (
 )"""
 
 
-def _percentiles(column: str) -> str:
+def _percentiles(column: str, prefix: str = "") -> str:
     return ", ".join(
-        f"round(percentile_cont({q}) WITHIN GROUP (ORDER BY {column})::numeric)::int AS {name}"
+        f"round(percentile_cont({q}) WITHIN GROUP (ORDER BY {column})::numeric)::int AS {prefix}{name}"
         for q, name in ((0.5, "p50"), (0.9, "p90"))
     )
 
@@ -121,41 +152,52 @@ def _with(*parts: str) -> str:
 _SUMMARY = text(
     _with(_POINT, _timing(by_day=False), _CSAT)
     + f""",
-per_conversation AS (
-    SELECT r.conversation_id, sum(r.inbound) AS inbound, sum(r.bot) AS bot, sum(r.agent) AS agent,
-           sum(r.handoffs) AS handoffs
+counts AS (
+    SELECT count(*) FILTER (WHERE {_first("inbound", "p.lo")}) AS conversations,
+           coalesce(sum(r.inbound), 0)::bigint AS inbound_messages,
+           coalesce(sum(r.bot), 0)::bigint AS bot_answers,
+           count(*) FILTER (WHERE {_first("bot", "p.lo")}) AS with_bot,
+           {_conversations_with("bot", "human", "p.lo")} AS with_bot_and_human
     FROM point p
     JOIN report_activity r ON r.service_point_id = p.id AND r.hour >= p.lo AND r.hour < p.hi
-    GROUP BY r.conversation_id
 ),
-counts AS (
-    SELECT count(*) FILTER (WHERE c.inbound > 0) AS conversations,
-           coalesce(sum(c.inbound), 0)::bigint AS inbound_messages,
-           coalesce(sum(c.bot), 0)::bigint AS bot_answers,
-           count(*) FILTER (WHERE c.bot > 0) AS with_bot,
-           count(*) FILTER (WHERE c.bot > 0 AND c.agent = 0 AND c.handoffs = 0) AS bot_only
-    FROM per_conversation c
+timings AS (
+    SELECT count(*) AS handoffs,
+           {_percentiles("first_response", "response_")},
+           {_percentiles("resolution", "resolution_")}
+    FROM timing
 ),
-responses AS (SELECT count(*) AS handoffs, {_percentiles("first_response")} FROM timing),
-resolutions AS (SELECT {_percentiles("resolution")} FROM timing),
 ratings AS (SELECT round(avg(rating), 2)::float AS average, count(*) AS responses FROM rating)
-SELECT counts.*, responses.handoffs, responses.p50 AS response_p50, responses.p90 AS response_p90,
-       resolutions.p50 AS resolution_p50, resolutions.p90 AS resolution_p90,
-       ratings.average AS csat_average, ratings.responses AS csat_responses
-FROM counts, responses, resolutions, ratings
+SELECT counts.*, timings.*, ratings.average AS csat_average, ratings.responses AS csat_responses
+FROM counts, timings, ratings
 """
 )
 
+# Each local day of the period as instants, computed once per day (materialized) instead of once per row; each day's
+# rows are counted with its first instant as `since` (an index-only range scan per point and day), then summed over
+# the points.
 _DAILY_ACTIVITY = text(
-    _with(_POINT, _ACTIVITY)
-    + """
-SELECT day,
-       count(*) FILTER (WHERE inbound > 0) AS conversations,
-       count(*) FILTER (WHERE inbound > 0 AND handoffs > 0) AS handed_off,
-       count(*) FILTER (WHERE bot > 0) AS with_bot,
-       count(*) FILTER (WHERE bot > 0 AND agent = 0 AND handoffs = 0) AS bot_only
-FROM activity
-GROUP BY day
+    _with(_POINT)
+    + f""",
+days AS MATERIALIZED (
+    SELECT p.id AS point_id, local.day::date AS day, local.day AT TIME ZONE p.tz AS since,
+           (local.day + interval '1 day') AT TIME ZONE p.tz AS until
+    FROM point p
+    CROSS JOIN generate_series(CAST(:first_day AS date)::timestamp, CAST(:last_day AS date)::timestamp,
+                               interval '1 day') AS local (day)
+)
+SELECT days.day, sum(counts.conversations)::bigint AS conversations, sum(counts.handed_off)::bigint AS handed_off,
+       sum(counts.with_bot)::bigint AS with_bot, sum(counts.with_bot_and_human)::bigint AS with_bot_and_human
+FROM days
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE {_first("inbound", "days.since")}) AS conversations,
+           {_conversations_with("inbound", "handoff", "days.since")} AS handed_off,
+           count(*) FILTER (WHERE {_first("bot", "days.since")}) AS with_bot,
+           {_conversations_with("bot", "human", "days.since")} AS with_bot_and_human
+    FROM report_activity r
+    WHERE r.service_point_id = days.point_id AND r.hour >= days.since AND r.hour < days.until
+) AS counts
+GROUP BY days.day
 """
 )
 
@@ -241,8 +283,9 @@ class ReportService:
         return zones.pop() if len(zones) == 1 else DEFAULT_TIMEZONE
 
     async def _run(self, statement: TextClause, points: Sequence[ServicePoint], period: Period) -> Result[Any]:
-        """One report query. A busy point's period hashes and sorts some 100,000 conversations: with the default
-        work_mem they spill to disk, so the transaction gets more (SET LOCAL ends with it)."""
+        """One report query. A busy point's CSV groups and sorts some 100,000 conversations, and percentiles sort
+        every handoff: with the default work_mem they spill to disk, so the transaction gets more (SET LOCAL ends
+        with it)."""
         await self.session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
         parameters = {"points": [point.id for point in points], "first_day": period.first, "last_day": period.last}
         return await self.session.execute(statement, parameters)
@@ -257,7 +300,7 @@ class ReportService:
             inbound_messages=row.inbound_messages,
             bot_answers=row.bot_answers,
             handoffs=row.handoffs,
-            bot_containment_rate=_rate(row.bot_only, row.with_bot),
+            bot_containment_rate=_rate(row.with_bot - row.with_bot_and_human, row.with_bot),
             first_response_seconds=Percentiles(p50=row.response_p50, p90=row.response_p90),
             resolution_seconds=Percentiles(p50=row.resolution_p50, p90=row.resolution_p90),
             csat=Csat(average=row.csat_average, responses=row.csat_responses),
@@ -272,13 +315,15 @@ class ReportService:
             counts, response, rating = activity.get(day), responses.get(day), ratings.get(day)
             conversations = counts.conversations if counts else 0
             handed_off = counts.handed_off if counts else 0
+            with_bot = counts.with_bot if counts else 0
+            bot_only = with_bot - counts.with_bot_and_human if counts else 0
             days.append(
                 ReportDay(
                     day=day,
                     conversations=conversations,
                     bot_only=conversations - handed_off,
                     handed_off=handed_off,
-                    bot_containment_rate=_rate(counts.bot_only, counts.with_bot) if counts else None,
+                    bot_containment_rate=_rate(bot_only, with_bot),
                     first_response_seconds=Percentiles(
                         p50=response.p50 if response else None, p90=response.p90 if response else None
                     ),

@@ -53,7 +53,7 @@ class PointPages(Controller):
         self, request: Request[User, Token, State], service_point: NamedDependency[ServicePoint]
     ) -> Template:
         """Also the point's settings: a form for its supervisors and admins, a summary of the hours for everyone."""
-        qr_pending = request.app.state.sessions.pending_qr(service_point.id) is not None
+        qr_pending = await request.app.state.sessions.pending_qr(service_point.id) is not None
         user = request.user
         return page(
             request,

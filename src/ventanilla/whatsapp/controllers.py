@@ -14,28 +14,29 @@ from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from ventanilla.auth.guards import requires_point_member
-from ventanilla.db.models import ServicePoint, User
+from ventanilla.db.models import ServicePoint, User, WhatsappStatus
 from ventanilla.http_errors import ConflictException
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.services import ServicePointService
 from ventanilla.whatsapp import qr
-from ventanilla.whatsapp.manager import AlreadyConnectedError, SessionManager
+from ventanilla.whatsapp.commands import PointSessions
+from ventanilla.whatsapp.manager import AlreadyConnectedError
 from ventanilla.whatsapp.schemas import PairCode, PairCodeRequest, PointStatus, QrJson, WhatsappState
 from ventanilla.whatsapp.transport import TransportError
 
 QrFormat = Literal["json", "png", "svg"]
 
 
-async def provide_sessions(state: State) -> SessionManager:
+async def provide_sessions(state: State) -> PointSessions:
     return state.sessions
 
 
-def _state(point: ServicePoint, sessions: SessionManager) -> WhatsappState:
+async def _state(point: ServicePoint, sessions: PointSessions) -> WhatsappState:
     return WhatsappState(
         status=point.whatsapp_status,
         phone_number=point.phone_number,
         last_qr_at=point.last_qr_at,
-        qr_available=sessions.pending_qr(point.id) is not None,
+        qr_available=await sessions.pending_qr(point.id) is not None,
         last_error=point.last_error,
     )
 
@@ -48,13 +49,13 @@ class WhatsappController(Controller):
 
     @get("/", summary="WhatsApp status of the point")
     async def status(
-        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[SessionManager]
+        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[PointSessions]
     ) -> WhatsappState:
-        return _state(service_point, sessions)
+        return await _state(service_point, sessions)
 
     @post("/connect", status_code=HTTP_202_ACCEPTED, summary="Start the socket; a QR appears if not linked")
     async def connect(
-        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[SessionManager]
+        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[PointSessions]
     ) -> None:
         await sessions.connect(service_point.id)
 
@@ -69,12 +70,12 @@ class WhatsappController(Controller):
         self,
         request: Request[User, Token, State],
         service_point: NamedDependency[ServicePoint],
-        sessions: NamedDependency[SessionManager],
+        sessions: NamedDependency[PointSessions],
         qr_format: Annotated[QrFormat | None, QueryParameter(name="format")] = None,
     ) -> Response[bytes | str | QrJson]:
-        if sessions.is_connected(service_point.id):
+        if service_point.whatsapp_status is WhatsappStatus.CONNECTED:
             raise ConflictException("the point is connected; there is no QR code to scan")
-        pending = sessions.pending_qr(service_point.id)
+        pending = await sessions.pending_qr(service_point.id)
         if pending is None:
             raise NotFoundException("no QR code is pending; POST .../whatsapp/connect to get one")
         chosen = qr_format or _format_from_accept(request.headers.get("accept", ""))
@@ -90,7 +91,7 @@ class WhatsappController(Controller):
         self,
         data: JSONBody[PairCodeRequest],
         service_point: NamedDependency[ServicePoint],
-        sessions: NamedDependency[SessionManager],
+        sessions: NamedDependency[PointSessions],
     ) -> PairCode:
         try:
             return PairCode(code=await sessions.pairing_code(service_point.id, data.phone_number))
@@ -101,13 +102,13 @@ class WhatsappController(Controller):
 
     @post("/logout", status_code=HTTP_202_ACCEPTED, summary="Unlink the point and delete its credentials")
     async def logout(
-        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[SessionManager]
+        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[PointSessions]
     ) -> None:
         await sessions.logout(service_point.id)
 
     @post("/restart", status_code=HTTP_202_ACCEPTED, summary="Close and reopen the point's socket")
     async def restart(
-        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[SessionManager]
+        self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[PointSessions]
     ) -> None:
         await sessions.restart(service_point.id)
 

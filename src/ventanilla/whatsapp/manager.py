@@ -5,6 +5,11 @@ Every decision lives here, for both transports: resume linked points at start-up
 backoff and jitter, and never reconnect after a logout, a replaced session or a ban. Each point has its own lock
 and its own tasks; whatever goes wrong for one point is caught, logged and written to that point's `lastError`,
 and never reaches another point.
+
+With several replicas, this manager runs the sockets of the points whose lease this replica holds (see
+`cluster/leases.py`): it is told when a point becomes ours (`acquired`: resume it if it is linked) and when it is
+not ours any more (`lost`: close the socket and write nothing). Every status it writes is fenced by the lease's
+epoch, and it sends only while the lease is valid.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
-from ventanilla.db.models import ServicePoint, WhatsappStatus
+from ventanilla.cluster.leases import PointLeases
+from ventanilla.db.models import PointLease, ServicePoint, WhatsappStatus
 from ventanilla.db.session import SessionFactory
 from ventanilla.live.events import QrShown, WhatsappStatusChanged, after_commit
 from ventanilla.live.publisher import Publish
@@ -112,6 +118,7 @@ class SessionManager:
         sessions: SessionFactory,
         on_inbound: InboundHandler,
         live: Publish,
+        leases: PointLeases,
         policy: SessionPolicy | None = None,
     ) -> None:
         self.transport = transport
@@ -119,6 +126,7 @@ class SessionManager:
         self.sessions = sessions
         self.on_inbound = on_inbound
         self.live = live
+        self.leases = leases
         self.policy = policy or SessionPolicy()
         self._points: dict[UUID, _Point] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -127,19 +135,28 @@ class SessionManager:
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume every linked point in the background; the rest are DISCONNECTED until someone connects them."""
-        async with self.sessions() as session:
-            point_ids = list((await session.scalars(select(ServicePoint.id))).all())
-        linked = [p for p in point_ids if self.transport.is_linked(self.credentials.root / str(p))]
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(ServicePoint)
-                .where(ServicePoint.id.not_in(linked), ServicePoint.whatsapp_status != WhatsappStatus.DISCONNECTED)
-                .values(whatsapp_status=WhatsappStatus.DISCONNECTED)
-            )
-        logger.info("resuming %d linked WhatsApp sessions of %d service points", len(linked), len(point_ids))
-        for point_id in linked:
-            self._spawn(self.connect(point_id))
+        """Take the points the leases give us from now on (`acquired`, `lost`)."""
+        self.leases.bind(self)
+
+    def acquired(self, point_id: UUID, epoch: int) -> None:
+        """The point is ours now: resume it if it is linked, else make sure it reads DISCONNECTED."""
+        self._spawn(self._take(point_id))
+
+    async def lost(self, point_id: UUID) -> None:
+        """Another replica owns the point now: close our socket, write nothing (the new owner does)."""
+        point = self._points.pop(point_id, None)
+        if point is not None:
+            async with point.lock:
+                await self._close_socket(point)
+
+    async def _take(self, point_id: UUID) -> None:
+        if await self.transport.is_linked(point_id, self.credentials.root / str(point_id)):
+            await self.connect(point_id)
+            return
+        point = self._point(point_id)
+        async with point.lock:
+            if point.socket is None:
+                await self._set(point, WhatsappStatus.DISCONNECTED, only_if_not=WhatsappStatus.DISCONNECTED)
 
     async def stop(self) -> None:
         """Close every socket (in parallel, bounded), keep every credential."""
@@ -186,7 +203,7 @@ class SessionManager:
                 except Exception:
                     logger.warning("point %s: logout at WhatsApp failed; forgetting the session anyway", point_id)
             await self._close_socket(point)
-            self.credentials.delete(point_id)
+            await self._forget_credentials(point_id)
             await self._set(point, WhatsappStatus.DISCONNECTED, last_error=None)
 
     async def forget(self, point_id: UUID) -> None:
@@ -195,7 +212,7 @@ class SessionManager:
         if point is not None:
             async with point.lock:
                 await self._close_socket(point)
-        self.credentials.delete(point_id)
+        await self._forget_credentials(point_id)
 
     async def pairing_code(self, point_id: UUID, phone_number: str) -> str:
         """A code to type on the phone instead of scanning; starts the socket when needed."""
@@ -222,11 +239,15 @@ class SessionManager:
 
     def is_connected(self, point_id: UUID) -> bool:
         point = self._points.get(point_id)
-        return point is not None and point.status is WhatsappStatus.CONNECTED
+        return point is not None and point.status is WhatsappStatus.CONNECTED and self.leases.holds(point_id)
 
     def connected_points(self) -> list[UUID]:
-        """The points whose socket is up here: the only outboxes the delivery worker reads."""
-        return [point.id for point in self._points.values() if point.status is WhatsappStatus.CONNECTED]
+        """The points whose socket is up here under a valid lease: the only outboxes the delivery worker reads."""
+        return [
+            point.id
+            for point in self._points.values()
+            if point.status is WhatsappStatus.CONNECTED and self.leases.holds(point.id)
+        ]
 
     async def send_text(self, point_id: UUID, to_phone: str, text: str, message_id: str) -> str:
         """Send through this point's own socket only; NotConnectedError when it is not up."""
@@ -245,6 +266,8 @@ class SessionManager:
     def _socket(self, point_id: UUID) -> Socket:
         point = self._points.get(point_id)
         if point is None or point.socket is None or point.status is not WhatsappStatus.CONNECTED:
+            raise NotConnectedError
+        if not self.leases.holds(point_id):  # paused past our lease: another replica may own the point now
             raise NotConnectedError
         return point.socket
 
@@ -276,7 +299,7 @@ class SessionManager:
             await self._on_drop(point, event.reason)
         elif isinstance(event, LoggedOut):
             await self._close_socket(point)
-            self.credentials.delete(point.id)
+            await self._forget_credentials(point.id)
             await self._set(point, WhatsappStatus.DISCONNECTED, last_error=messages.LOGGED_OUT)
         elif isinstance(event, Replaced):
             await self._close_socket(point)
@@ -296,8 +319,8 @@ class SessionManager:
         point.qr_ready.set()
         if point.give_up is None:
             point.give_up = self._spawn(self._give_up_later(point, point.generation))
-        # announced with the code itself (readable from memory at once), not after the row is written: a scan
-        # handled meanwhile must not leave the page without its QR event
+        # readable from any replica before it is announced (the owner's page reads it from memory at once)
+        await self._share_qr(point, point.qr)
         self.live.publish(QrShown(service_point_id=point.id, expires_at=point.qr.expires_at))
         await self._set(point, WhatsappStatus.CONNECTING, last_qr_at=now)
 
@@ -310,7 +333,7 @@ class SessionManager:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(socket.logout(), self.policy.close_timeout_seconds)
             await self._close_socket(point)
-            self.credentials.delete(point.id)
+            await self._forget_credentials(point.id)
             await self._set(point, WhatsappStatus.DISCONNECTED, last_error=messages.NUMBER_TAKEN)
             return
         self._cancel(point.give_up)
@@ -334,7 +357,7 @@ class SessionManager:
             )
 
     async def _on_drop(self, point: _Point, reason: str) -> None:
-        linked = self.transport.is_linked(self.credentials.root / str(point.id))
+        linked = await self.transport.is_linked(point.id, self.credentials.root / str(point.id))
         await self._close_socket(point)
         if not linked:
             # Never linked: retrying would only show QR after QR. Say so and wait for a person.
@@ -400,15 +423,42 @@ class SessionManager:
             except Exception:
                 logger.warning("point %s: socket did not close cleanly", point.id, exc_info=True)
 
-    async def _set(self, point: _Point, status: WhatsappStatus, **fields: Any) -> None:
-        """Persist the status (and any other columns) of the point, then tell live subscribers."""
+    async def _forget_credentials(self, point_id: UUID) -> None:
+        self.credentials.delete(point_id)
+        await self.transport.forget(point_id, self.credentials.root / str(point_id))
+
+    def _ours(self, point_id: UUID) -> Any:
+        """The condition that fences a write: the point's lease is still ours, under the epoch we claimed."""
+        return exists().where(
+            PointLease.service_point_id == point_id,
+            PointLease.replica_id == self.leases.replica_id,
+            PointLease.epoch == self.leases.epoch(point_id),
+        )
+
+    async def _share_qr(self, point: _Point, qr: PendingQr | None) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(PointLease)
+                .where(PointLease.service_point_id == point.id, self._ours(point.id))
+                .values(qr_code=qr.code if qr else None, qr_expires_at=qr.expires_at if qr else None)
+            )
+
+    async def _set(
+        self, point: _Point, status: WhatsappStatus, only_if_not: WhatsappStatus | None = None, **fields: Any
+    ) -> None:
+        """Persist the status (and any other columns) of the point while it is ours, then tell live subscribers."""
         point.status = status
+        if self.leases.epoch(point.id) is None:
+            return  # not ours (any more): the owner writes
         values = {"whatsapp_status": status, **fields}
+        condition = [ServicePoint.id == point.id, self._ours(point.id)]
+        if only_if_not is not None:
+            condition.append(ServicePoint.whatsapp_status != only_if_not)
         async with self.sessions() as session, session.begin():
             row = (
                 await session.execute(
                     update(ServicePoint)
-                    .where(ServicePoint.id == point.id)
+                    .where(*condition)
                     .values(**values)
                     .returning(ServicePoint.phone_number, ServicePoint.last_qr_at, ServicePoint.last_error)
                 )

@@ -12,6 +12,9 @@ a download needs, which `download` hands back to whatsmeow when the pipeline ask
 Things neonize does not do for us: it remembers the first event loop of the process only (we set the current one on
 every connect), its Go side dereferences nil when a client it no longer knows is used (so calls and Stop never
 overlap), and whatsmeow logs customers' numbers verbatim (they are re-logged here, masked).
+
+Where the credentials live: a SQLite file in each point's private directory, or with a PostgreSQL address, one schema
+per point in that database (`PostgresSessions`), so whichever replica owns a point resumes its device without a QR.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable
-from contextlib import closing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as Protobuf
 from neonize.aioze import events as neonize_events
@@ -63,6 +67,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 from neonize.utils.enum import MediaType
 from neonize.utils.jid import build_jid
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ventanilla.privacy import mask_numbers, mask_phone
 from ventanilla.schemas import E164_PATTERN
@@ -540,6 +546,138 @@ def _make_private(store: Path) -> None:
             path.chmod(0o600)
 
 
+def _file_is_linked(store: Path) -> bool:
+    """Whether whatsmeow's device table has a row: a QR attempt that nobody scanned leaves it empty.
+
+    Read with sqlite3 rather than `ClientFactory.get_all_devices_from_db`, which creates a missing database and
+    leaves one open SQLite handle behind per call; the manager asks after every drop.
+    """
+    database = store / SESSION_DB
+    if not database.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute("SELECT 1 FROM whatsmeow_device LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            logger.warning("cannot read %s: %s", database, exc)
+        return False
+    except sqlite3.Error as exc:
+        logger.warning("cannot read %s: %s", database, exc)
+        return False
+
+
+# --- credentials in PostgreSQL ------------------------------------------------------------------------------------
+
+SCHEMA_PREFIX = "whatsmeow_"
+# whatsmeow's pool (database/sql) keeps idle connections forever, and neonize never closes the pool of a stopped
+# client: the server ends the idle ones, and the pool opens a new one when whatsmeow needs it (PostgreSQL 14+).
+IDLE_SESSION_TIMEOUT_MS = 60_000
+_CONNECT_TIMEOUT_SECONDS = 10
+_LOCK_TIMEOUT = "10s"  # dropping a schema waits for a replica still using it no longer than this
+# Parameters the SQLAlchemy asyncpg dialect takes for itself: either driver would send them to the server as settings.
+_DIALECT_PARAMETERS = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func"})
+_SSL_FLAGS = {"true": "require", "false": "disable"}
+_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def _portable_query(query: Mapping[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+    """The address's parameters as lib/pq (whatsmeow) and asyncpg both read them: asyncpg's `ssl=` becomes
+    `sslmode=`, and with neither (nor PGSSLMODE) `sslmode=prefer`, asyncpg's default: lib/pq would demand TLS."""
+    portable = {name: value for name, value in query.items() if name not in _DIALECT_PARAMETERS}
+    ssl = portable.pop("ssl", None)
+    if "sslmode" not in portable:
+        if isinstance(ssl, str):
+            portable["sslmode"] = _SSL_FLAGS.get(ssl.lower(), ssl)
+        elif not os.environ.get("PGSSLMODE"):
+            portable["sslmode"] = "prefer"
+    return portable
+
+
+class PostgresSessions:
+    """Every point's whatsmeow store in one PostgreSQL database, each point in a schema of its own.
+
+    neonize 0.5.2 hands an address that starts with `postgres` to whatsmeow's sqlstore (lib/pq) and opens the first
+    device it finds there, so a schema per point, chosen by `search_path`, keeps the devices apart with no JID to
+    remember, and forgetting a point is one DROP SCHEMA. whatsmeow's migration helper (go.mau.fi/util dbutil) asks
+    information_schema whether its version table exists without naming a schema: where another point already has
+    one it skips creating its own, then fails to read it. So the version table is created here, empty, before
+    whatsmeow opens the schema, and whatsmeow installs the rest in it.
+    """
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"PostgresSessions({self.url.render_as_string(hide_password=True)})"  # the password is never shown
+
+    @classmethod
+    def from_address(cls, address: str) -> PostgresSessions:
+        """`postgresql+asyncpg://...` (the app's DATABASE_URL) or `postgresql://...`."""
+        try:
+            url = make_url(address)
+        except ArgumentError:
+            raise ValueError("the WhatsApp session database address is not a database URL") from None
+        if url.get_backend_name() != "postgresql":
+            raise ValueError("the WhatsApp session database must be PostgreSQL")
+        return cls(url.set(drivername="postgresql", query=_portable_query(url.query)))
+
+    @staticmethod
+    def schema(service_point_id: UUID) -> str:
+        return f"{SCHEMA_PREFIX}{service_point_id.hex}"  # hex digits only: a valid name that needs no quoting
+
+    def whatsmeow_address(self, service_point_id: UUID, *, idle_timeout: bool) -> str:
+        """What whatsmeow opens: lib/pq sends the parameters it does not know itself to the server as settings."""
+        settings = {
+            "search_path": self.schema(service_point_id),
+            "application_name": f"ventanilla-wa-{service_point_id}",
+        }
+        if idle_timeout:
+            settings["idle_session_timeout"] = str(IDLE_SESSION_TIMEOUT_MS)
+        return self.url.update_query_dict(settings).render_as_string(hide_password=False)
+
+    async def prepare(self, service_point_id: UUID) -> str:
+        """Create the point's schema (private) with whatsmeow's version table; the address whatsmeow opens."""
+        schema = self.schema(service_point_id)
+        async with self._connection() as db:
+            idle_timeout = db.get_server_version().major >= 14
+            async with db.transaction():
+                # Two replicas may prepare one point during a handover, and CREATE ... IF NOT EXISTS races.
+                await db.execute("SELECT pg_advisory_xact_lock(hashtext('ventanilla.whatsmeow'), hashtext($1))", schema)
+                await db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                await db.execute(f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC")  # whoever reads it is the branch
+                await db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {schema}.whatsmeow_version (version INTEGER, compat INTEGER)"
+                )
+        return self.whatsmeow_address(service_point_id, idle_timeout=idle_timeout)
+
+    async def is_linked(self, service_point_id: UUID) -> bool:
+        table = f"{self.schema(service_point_id)}.whatsmeow_device"
+        async with self._connection() as db:
+            if await db.fetchval("SELECT to_regclass($1)", table) is None:
+                return False
+            return bool(await db.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+
+    async def forget(self, service_point_id: UUID) -> None:
+        async with self._connection() as db:
+            await db.execute(f"DROP SCHEMA IF EXISTS {self.schema(service_point_id)} CASCADE")
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """One short connection per question: nothing stays open between the manager's calls."""
+        db = await asyncpg.connect(
+            self.url.render_as_string(hide_password=False),
+            timeout=_CONNECT_TIMEOUT_SECONDS,
+            server_settings={"lock_timeout": _LOCK_TIMEOUT, "application_name": "ventanilla-wa-store"},
+        )
+        try:
+            yield db
+        finally:
+            await db.close()
+
+
 class _MaskedRelay(logging.Handler):
     """Re-logs whatsmeow's records under this module, with phone-like numbers masked (Go logs JIDs verbatim)."""
 
@@ -575,9 +713,12 @@ async def _stop_client(client: NewAClient) -> None:
 class NeonizeSocket:
     """One point's whatsmeow client. Events are queued as they arrive and delivered to the sink one at a time."""
 
-    def __init__(self, service_point_id: UUID, store: Path, events: EventSink) -> None:
+    def __init__(
+        self, service_point_id: UUID, store: Path, events: EventSink, sessions: PostgresSessions | None = None
+    ) -> None:
         self.service_point_id = service_point_id
         self.store = store
+        self._sessions = sessions  # None: whatsmeow's SQLite file in `store`
         self._sink = events
         self._client: NewAClient | None = None
         self._queue: asyncio.Queue[Protobuf | SessionEvent | None] = asyncio.Queue()
@@ -588,6 +729,7 @@ class NeonizeSocket:
         self._connected = False
         self._showing_qr = False  # connected to WhatsApp and waiting to be linked
         self._phone: str | None = None
+        self._opening = False  # preparing the store, before the client exists
 
     # --- the Socket protocol ---
 
@@ -595,13 +737,19 @@ class NeonizeSocket:
         """Start whatsmeow and return; a connect that fails at once ends in a Disconnected event."""
         if self._closed:
             raise TransportError("this socket was closed; open a new one", permanent=True)
-        if self._client is not None:
+        if self._client is not None or self._opening:
             return
-        _create_database(self.store)
+        self._opening = True
+        try:
+            database = await self._database()
+        finally:
+            self._opening = False
+        if self._closed:
+            raise TransportError("this socket was closed; open a new one", permanent=True)
         # A fresh Go key per client: a stale client's Stop (neonize runs one when it is garbage collected) must
         # never hit the live one of the same point.
         key = f"{self.service_point_id}-{secrets.token_hex(4)}"
-        client = NewAClient(name=str(self.store / SESSION_DB), uuid=key)
+        client = NewAClient(name=database, uuid=key)
         self._subscribe(client)
         self._client = client
         self._pump = asyncio.create_task(self._deliver(), name=f"whatsapp-events-{self.service_point_id}")
@@ -677,7 +825,17 @@ class NeonizeSocket:
             raise TransportError(f"the file has {len(data)} bytes, more than {max_bytes}", permanent=True)
         return data
 
-    # --- Go calls for the Socket protocol ---
+    # --- the store, and Go calls for the Socket protocol ---
+
+    async def _database(self) -> str:
+        """What whatsmeow opens: the point's SQLite file, or its schema in PostgreSQL (never logged: a password)."""
+        if self._sessions is None:
+            _create_database(self.store)
+            return str(self.store / SESSION_DB)
+        try:
+            return await self._sessions.prepare(self.service_point_id)
+        except _DATABASE_ERRORS as exc:
+            raise TransportError(f"the WhatsApp session database is unreachable: {exc}") from None
 
     def _connected_client(self) -> NewAClient:
         client = self._client
@@ -768,7 +926,7 @@ class NeonizeSocket:
     def _track(self, event: SessionEvent) -> None:
         if isinstance(event, Connected):
             self._connected, self._showing_qr = True, False
-            _make_private(self.store)
+            self._make_files_private()
             phone = mask_phone(event.phone_number) if event.phone_number else "an unknown number"
             logger.info("point %s: connected as %s", self.service_point_id, phone)
         elif isinstance(event, InboundMessage):
@@ -874,7 +1032,11 @@ class NeonizeSocket:
             await asyncio.wait({connection}, timeout=STOP_GRACE_SECONDS)
         if not known_to_go:
             await _stop_client(client)  # the first Stop may have run before Go registered the client, and missed it
-        _make_private(self.store)
+        self._make_files_private()
+
+    def _make_files_private(self) -> None:
+        if self._sessions is None:
+            _make_private(self.store)
 
 
 class NeonizeTransport:
@@ -882,31 +1044,35 @@ class NeonizeTransport:
     # neonize 0.5's SendMessage(id, jid, message) builds whatsmeow's SendRequestExtra itself and never sets ID.
     honours_message_ids = False
 
-    def __init__(self) -> None:
+    def __init__(self, session_database_url: str | None = None) -> None:
+        """`session_database_url`: a PostgreSQL address keeps every point's device there (any replica resumes it);
+        None keeps it in a SQLite file in the point's directory."""
         _relay_whatsmeow_logs()
+        self._sessions = None if session_database_url is None else PostgresSessions.from_address(session_database_url)
 
-    def is_linked(self, store: Path) -> bool:
-        """Whether whatsmeow's device table has a row: a QR attempt that nobody scanned leaves it empty.
-
-        Read with sqlite3 rather than `ClientFactory.get_all_devices_from_db`, which creates a missing database and
-        leaves one open SQLite handle behind per call; the manager asks after every drop.
-        """
-        database = store / SESSION_DB
-        if not database.is_file():
-            return False
+    async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
+        """Whether whatsmeow's device table has a row: a QR attempt that nobody scanned leaves it empty. A store that
+        cannot be read counts as not linked (logged)."""
+        if self._sessions is None:
+            return await asyncio.to_thread(_file_is_linked, store)
         try:
-            with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
-                return db.execute("SELECT 1 FROM whatsmeow_device LIMIT 1").fetchone() is not None
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                logger.warning("cannot read %s: %s", database, exc)
+            return await self._sessions.is_linked(service_point_id)
+        except _DATABASE_ERRORS as exc:
+            logger.warning("point %s: cannot read its WhatsApp session in PostgreSQL: %s", service_point_id, exc)
             return False
-        except sqlite3.Error as exc:
-            logger.warning("cannot read %s: %s", database, exc)
-            return False
+
+    async def forget(self, service_point_id: UUID, store: Path) -> None:
+        """Files: nothing, the manager deletes the directory. PostgreSQL: drop the point's schema, device and all."""
+        if self._sessions is None:
+            return
+        try:
+            await self._sessions.forget(service_point_id)
+        except _DATABASE_ERRORS as exc:
+            raise TransportError(f"the point's WhatsApp session could not be deleted from PostgreSQL: {exc}") from None
+        logger.info("point %s: WhatsApp session deleted from PostgreSQL", service_point_id)
 
     def open(self, service_point_id: UUID, store: Path, events: EventSink) -> NeonizeSocket:
-        return NeonizeSocket(service_point_id, store, events)
+        return NeonizeSocket(service_point_id, store, events, self._sessions)
 
     async def shutdown(self) -> None:
         """Stop any whatsmeow client still running and let go of the event loop neonize holds."""

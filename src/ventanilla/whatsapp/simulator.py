@@ -1,32 +1,41 @@
 """An in-process phone network that stands in for WhatsApp's servers (WHATSAPP_TRANSPORT=simulator).
 
 It replaces only the socket: the session manager, its state machine and the HTTP API run exactly as with neonize.
-Phones "scan" QR codes, drop connections, log out and write messages through the simulator endpoints; what each
-point's socket sent is appended to `$VENTANILLA_DATA_DIR/simulator/sent-<point>.jsonl`, so tests and demos can
-count what customers really received, across restarts. Like whatsmeow, it honours caller-chosen message ids: a
-resend with the same id does not show the customer a second copy.
+Phones "scan" QR codes, drop connections, log out and write messages through the simulator endpoints.
 
-Files travel as on WhatsApp: the sender uploads them to a media server (`MediaServer`, WhatsApp's CDN here) and the
-message carries only a handle; the receiving socket downloads them later, and a file the server no longer has is
-gone for good.
+What WhatsApp keeps on its servers lives in PostgreSQL, so every replica sees the same network and a point's phone
+outlives the replica whose socket served it: the phone linked to each point (`simulator_phone`), what each point
+sent to the customers' phones (`simulator_sent`, what tests and demos count as received) and the media server
+(`simulator_media`). The phone side of a socket (deliver, acknowledge, drop) runs in memory: the network keeps
+handing customers' messages over while our database is away.
+
+Like WhatsApp, a phone serves one connection of a linked device: a newer socket replaces the older one, whose sends
+are refused from then on (a paused old owner never reaches a customer). Like whatsmeow, it honours caller-chosen
+message ids: a resend with the same id does not show the customer a second copy.
+
+Files travel as on WhatsApp: the sender uploads them to the media server and the message carries only a handle
+(the file's SHA-256); the receiving socket downloads them later, and a file the server no longer has is gone for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import logging
-import os
 import secrets
-import sqlite3
 import string
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
-from uuid import UUID
+from typing import Literal
+from uuid import UUID, uuid4
 
+from sqlalchemy import case, delete, exists, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.types import Boolean, DateTime, String, Text
+
+from ventanilla.db.models import ServicePoint, SimulatorMedia, SimulatorPhone, SimulatorSent
+from ventanilla.db.session import SessionFactory
 from ventanilla.whatsapp.transport import (
     Connected,
     Disconnected,
@@ -38,59 +47,95 @@ from ventanilla.whatsapp.transport import (
     QrCode,
     Reaction,
     Receipt,
+    Replaced,
+    SessionEvent,
     TransportError,
 )
 
-logger = logging.getLogger(__name__)
-SESSION_FILE = "simulator-session.json"
-INDEX_CACHE_KIB = 2048  # SQLite's page cache for the index of sent ids; the rest stays on disk
-_INDEX_ID = "INSERT OR IGNORE INTO sent (point, id) VALUES (?, ?)"
 _SHA256_HEX = frozenset("0123456789abcdef")
+RECENT_SENDS = 10_000  # (point, id) pairs of the last sends kept in memory: receipts for them need no database
 
 
 class SimulatorError(Exception):
     """The simulated phone cannot do that now (no QR pending, socket not connected)."""
 
 
+class Phones:
+    """The phone linked to each point, and which socket of the point it serves now (`simulator_phone`)."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    async def link(self, service_point_id: UUID, phone_number: str, socket_id: UUID) -> None:
+        """The phone scanned the QR of socket `socket_id`: linked, served by that socket."""
+        values = {"phone_number": phone_number, "socket_id": socket_id, "linked_at": datetime.now(UTC)}
+        statement = insert(SimulatorPhone).values(service_point_id=service_point_id, **values)
+        async with self.sessions() as session, session.begin():
+            await session.execute(statement.on_conflict_do_update(index_elements=["service_point_id"], set_=values))
+
+    async def take_over(self, service_point_id: UUID, socket_id: UUID) -> str | None:
+        """A socket connects: the linked phone serves it from now on (older sockets are replaced). The phone's
+        number, or None when the point has no linked phone."""
+        async with self.sessions() as session, session.begin():
+            return await session.scalar(
+                update(SimulatorPhone)
+                .where(SimulatorPhone.service_point_id == service_point_id)
+                .values(socket_id=socket_id)
+                .returning(SimulatorPhone.phone_number)
+            )
+
+    async def is_linked(self, service_point_id: UUID) -> bool:
+        linked = exists().where(SimulatorPhone.service_point_id == service_point_id)
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(linked)))
+
+    async def forget(self, service_point_id: UUID) -> None:
+        """Unlink the phone, after any send in flight (it holds the phone's row). Unless the point itself is being
+        deleted: its deletion takes the link with it (cascade), and its request forgets the point's session before
+        committing, so waiting for that row would wait forever. Only a deletion locks a point's row FOR UPDATE,
+        which FOR KEY SHARE SKIP LOCKED passes over."""
+        point_stays = (
+            select(ServicePoint.id)
+            .where(ServicePoint.id == service_point_id)
+            .with_for_update(read=True, key_share=True, skip_locked=True)
+        )
+        async with self.sessions() as session, session.begin():
+            await session.execute(delete(SimulatorPhone).where(SimulatorPhone.service_point_id.in_(point_stays)))
+
+
 class MediaServer:
-    """WhatsApp's media server, simulated: a file uploaded once is kept under its SHA-256 (0600), and the handle a
-    message carries is that digest. Deleting a file is how a test makes a download "expired"."""
+    """WhatsApp's media server, simulated (`simulator_media`): a file uploaded once is kept under its SHA-256, and
+    the handle a message carries is that digest. Deleting a row is how a test makes a download "expired"."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
 
-    def upload(self, data: bytes) -> str:
-        """Keep `data` (once) and return its digest. Blocking: run in a thread."""
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.directory / digest
-        if target.exists():
-            return digest
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self.directory / f".{digest}.{secrets.token_hex(4)}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, target)  # never a half file under its real name
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+    async def upload(self, data: bytes) -> str:
+        """Keep `data` (once) and return its digest."""
+        digest = (await asyncio.to_thread(hashlib.sha256, data)).hexdigest()  # up to MEDIA_MAX_BYTES: off the loop
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(SimulatorMedia).values(sha256=digest, data=data).on_conflict_do_nothing())
         return digest
 
-    def fetch(self, handle: bytes, max_bytes: int) -> bytes:
+    async def fetch(self, handle: bytes, max_bytes: int) -> bytes:
         """The file a handle names; TransportError(permanent=True) when it never will be (unknown, gone, too large).
-        Blocking: run in a thread."""
+        One statement, and the bytes of a file over `max_bytes` are never read (octet_length reads the size only)."""
         digest = handle.decode("ascii", "replace")
         if len(digest) != 64 or not _SHA256_HEX.issuperset(digest):
             raise TransportError("not a media handle of this network", permanent=True)
-        path = self.directory / digest
-        try:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise TransportError(f"the file has {size} bytes, more than {max_bytes}", permanent=True)
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise TransportError("the media server no longer has this file (expired)", permanent=True) from None
+        size = func.octet_length(SimulatorMedia.data)
+        async with self.sessions() as session:
+            found = (
+                await session.execute(
+                    select(size, case((size <= max_bytes, SimulatorMedia.data))).where(SimulatorMedia.sha256 == digest)
+                )
+            ).one_or_none()
+        if found is None:
+            raise TransportError("the media server no longer has this file (expired)", permanent=True)
+        file_size, data = found
+        if data is None:
+            raise TransportError(f"the file has {file_size} bytes, more than {max_bytes}", permanent=True)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,114 +148,104 @@ class SentMedia:
 
 @dataclass(frozen=True, slots=True)
 class SentMessage:
-    """One line of the record. `text` is the caption of a file; `from_phone`: written on the linked phone itself."""
+    """What a customer's phone received. `text` is the caption of a file; `from_phone`: written on the linked phone
+    itself."""
 
     to: str
     text: str
     message_id: str
-    sent_at: str
+    sent_at: datetime
     media: SentMedia | None = None
     from_phone: bool = False
 
-    def to_json(self) -> str:
-        line: dict[str, Any] = asdict(self)
-        if line["media"] is None:  # text sent by this service: the line as it always was
-            del line["media"]
-        if not line["from_phone"]:
-            del line["from_phone"]
-        return json.dumps(line, ensure_ascii=False)
 
-    @classmethod
-    def from_json(cls, line: str) -> SentMessage:
-        """Also reads lines written before files and phone-sent messages were recorded."""
-        fields = json.loads(line)
-        media = fields.pop("media", None)
-        return cls(**fields, media=SentMedia(**media) if media else None)
+Recorded = Literal["sent", "resent", "replaced"]  # shown now; already shown under that id; refused (replaced socket)
 
 
 class SentRecord:
-    """What reached the phones, one JSONL file per point; a message id is recorded once.
+    """What reached the customers' phones (`simulator_sent`): once per point and message id, in order of arrival.
 
-    Each line is written (and flushed to the operating system) before `send_text` returns, so even a kill -9
-    right after a send leaves it in the record. The ids each point has sent are indexed in a private temporary SQLite
-    database (deleted with the process), filled from a point's file at its first send of this run: exact however
-    many messages were ever sent, while the process keeps only SQLite's small page cache in memory.
+    The ids this process sent last are remembered in memory too (`RECENT_SENDS`), so a phone acknowledges a recent
+    message while the database is away, as the phone side must.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._index: sqlite3.Connection | None = None
-        self._indexed: set[UUID] = set()  # points whose file is in the index
-        self._files: dict[UUID, TextIO] = {}
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+        self._recent: OrderedDict[tuple[UUID, str], None] = OrderedDict()
 
-    def _path(self, service_point_id: UUID) -> Path:
-        return self.directory / f"sent-{service_point_id}.jsonl"
+    async def append(self, service_point_id: UUID, socket_id: UUID, message: SentMessage) -> Recorded:
+        """Record `message`, sent by socket `socket_id`, only while the point's phone serves that socket.
 
-    def read(self, service_point_id: UUID) -> list[SentMessage]:
-        path = self._path(service_point_id)
-        if not path.exists():
-            return []
-        with path.open() as handle:
-            return [SentMessage.from_json(line) for line in handle if line.strip()]
-
-    def append(self, service_point_id: UUID, message: SentMessage) -> bool:
-        """Record `message`; False when its id was already delivered (the phone shows it once)."""
-        index = self._ids(service_point_id)
-        key = (service_point_id.bytes, message.message_id)
-        if index.execute(_INDEX_ID, key).rowcount == 0:
-            return False
-        try:
-            handle = self._files.get(service_point_id)
-            if handle is None:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                handle = self._files[service_point_id] = self._path(service_point_id).open("a")
-            handle.write(message.to_json() + "\n")
-            handle.flush()
-        except BaseException:
-            index.execute("DELETE FROM sent WHERE point = ? AND id = ?", key)  # not delivered: may be sent again
-            raise
-        return True
-
-    def has(self, service_point_id: UUID, message_id: str) -> bool:
-        """Did this point's socket send `message_id` (the phone can only acknowledge what it received)?"""
-        found = self._ids(service_point_id).execute(
-            "SELECT 1 FROM sent WHERE point = ? AND id = ?", (service_point_id.bytes, message_id)
+        One statement: the phone's row is locked FOR SHARE, so a connect replacing the socket either waits until
+        this send is in, or has replaced it already and the send is refused. A repeated id inserts nothing.
+        """
+        phone = (
+            select(SimulatorPhone.service_point_id)
+            .where(SimulatorPhone.service_point_id == service_point_id, SimulatorPhone.socket_id == socket_id)
+            .with_for_update(read=True)
+            .cte("phone")
         )
-        return found.fetchone() is not None
+        media = asdict(message.media) if message.media else None
+        row = select(
+            phone.c.service_point_id,
+            literal(message.message_id, Text),
+            literal(message.to, String),
+            literal(message.text, Text),
+            literal(message.sent_at, DateTime(timezone=True)),
+            literal(message.from_phone, Boolean),
+            literal(media, JSONB(none_as_null=True)),
+        )
+        columns = ["service_point_id", "message_id", "to_phone", "text", "sent_at", "from_phone", "media"]
+        sent = (
+            insert(SimulatorSent)
+            .from_select(columns, row)
+            .on_conflict_do_nothing(constraint="uq_simulator_sent_point_message")
+            .returning(SimulatorSent.seq)
+            .cte("sent")
+        )
+        async with self.sessions() as session, session.begin():
+            served, shown = (await session.execute(select(exists(phone.select()), exists(sent.select())))).one()
+        if not served:
+            return "replaced"
+        self._remember(service_point_id, message.message_id)
+        return "sent" if shown else "resent"
 
-    def _ids(self, service_point_id: UUID) -> sqlite3.Connection:
-        """The index, with this point's earlier sends in it (read from its file once per run)."""
-        if self._index is None:
-            # "": a private database in a temporary file, removed when closed (or when the process dies)
-            self._index = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-            self._index.execute(f"PRAGMA cache_size = -{INDEX_CACHE_KIB}")
-            self._index.execute("PRAGMA synchronous = OFF")  # rebuilt from the files at every start: never synced
-            self._index.execute("CREATE TABLE sent (point BLOB, id TEXT, PRIMARY KEY (point, id)) WITHOUT ROWID")
-        if service_point_id not in self._indexed:
-            path = self._path(service_point_id)
-            if path.exists():
-                point = service_point_id.bytes
-                with path.open() as lines:
-                    self._index.execute("BEGIN")
-                    try:
-                        self._index.executemany(
-                            _INDEX_ID, ((point, json.loads(line)["message_id"]) for line in lines if line.strip())
-                        )
-                    except BaseException:
-                        self._index.execute("ROLLBACK")
-                        raise
-                    self._index.execute("COMMIT")
-            self._indexed.add(service_point_id)
-        return self._index
+    def _remember(self, service_point_id: UUID, message_id: str) -> None:
+        key = (service_point_id, message_id)
+        self._recent[key] = None
+        self._recent.move_to_end(key)
+        if len(self._recent) > RECENT_SENDS:
+            self._recent.popitem(last=False)
 
-    def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-            self._indexed.clear()
+    async def read(self, service_point_id: UUID) -> list[SentMessage]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(SimulatorSent)
+                .where(SimulatorSent.service_point_id == service_point_id)
+                .order_by(SimulatorSent.seq)
+            )
+            return [
+                SentMessage(
+                    to=row.to_phone,
+                    text=row.text,
+                    message_id=row.message_id,
+                    sent_at=row.sent_at,
+                    media=SentMedia(**row.media) if row.media else None,
+                    from_phone=row.from_phone,
+                )
+                for row in rows
+            ]
+
+    async def has(self, service_point_id: UUID, message_id: str) -> bool:
+        """Did this point send `message_id` (the phone can only acknowledge what it received)? A recent send of
+        this process is known without the database."""
+        if (service_point_id, message_id) in self._recent:
+            return True
+        sent = exists().where(
+            SimulatorSent.service_point_id == service_point_id, SimulatorSent.message_id == message_id
+        )
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(sent)))
 
 
 class SimulatorSocket:
@@ -221,8 +256,10 @@ class SimulatorSocket:
         self.service_point_id = service_point_id
         self.store = store
         self.events = events
+        self.socket_id = uuid4()  # how the phone tells this connection from a newer one
         self.connected = False
         self.closed = False
+        self.replaced = False  # a newer socket of the point took the phone: every send is refused
         self.pending_qr: str | None = None
         self._rotation: asyncio.Task[None] | None = None
 
@@ -230,10 +267,9 @@ class SimulatorSocket:
 
     async def connect(self) -> None:
         self.network.sockets[self.service_point_id] = self
-        session = self.store / SESSION_FILE
-        if session.exists():
-            phone = json.loads(session.read_text())["phone"]
-            asyncio.get_running_loop().call_soon(self._emit_later, Connected(phone_number=phone))
+        phone = await self.network.phones.take_over(self.service_point_id, self.socket_id)
+        if phone is not None:
+            self._emit_later(Connected(phone_number=phone))
             self.connected = True
         else:
             self._rotation = asyncio.create_task(self._rotate_qr_codes())
@@ -259,38 +295,49 @@ class SimulatorSocket:
 
     async def send_text(self, to_phone: str, text: str, message_id: str) -> str:
         self._require_open()
-        sent_at = datetime.now(UTC).isoformat()
-        self.network.record.append(self.service_point_id, SentMessage(to_phone, text, message_id, sent_at))
+        await self._record(SentMessage(to_phone, text, message_id, datetime.now(UTC)))
         return message_id
 
     async def send_media(self, to_phone: str, media: OutgoingMedia, caption: str, message_id: str) -> str:
         """Upload, then send: the phone gets the caption and the file, which stays on the media server."""
         self._require_open()
-        if self.network.record.has(self.service_point_id, message_id):
+        if await self.network.record.has(self.service_point_id, message_id):
             return message_id  # a resend: neither uploaded nor shown again
-        digest = await asyncio.to_thread(self.network.media.upload, media.data)
+        digest = await self.network.media.upload(media.data)
         self._require_open()  # the upload took a while: the socket may have dropped meanwhile
         sent = SentMedia(media.mime_type, media.file_name, len(media.data), digest)
-        sent_at = datetime.now(UTC).isoformat()
-        self.network.record.append(self.service_point_id, SentMessage(to_phone, caption, message_id, sent_at, sent))
+        await self._record(SentMessage(to_phone, caption, message_id, datetime.now(UTC), sent))
         return message_id
 
     async def download(self, media: MediaRef, max_bytes: int) -> bytes:
         self._require_open()
-        return await asyncio.to_thread(self.network.media.fetch, media.handle, max_bytes)
+        return await self.network.media.fetch(media.handle, max_bytes)
 
     def _require_open(self) -> None:
         """For the service's calls: a TransportError, as a real socket raises (the caller may try again later)."""
+        if self.replaced:
+            raise TransportError("replaced: a newer connection of this point serves its phone")
         if not self.connected or self.closed:
             raise TransportError("websocket not connected")
+
+    async def _record(self, message: SentMessage) -> None:
+        """Hand `message` to the customer's phone, unless a newer socket took the phone (then tell the manager,
+        once, as WhatsApp does with a replaced session, and refuse)."""
+        if await self.network.record.append(self.service_point_id, self.socket_id, message) == "replaced":
+            if not self.replaced:
+                self.replaced = True
+                self._emit_later(Replaced())
+            raise TransportError("replaced: a newer connection of this point serves its phone")
 
     # --- the phone side (called by the simulator endpoints) ---
 
     async def scan(self, phone_number: str) -> None:
+        """The phone links this socket (the one database write of the phone side)."""
         if self.pending_qr is None:
             raise SimulatorError("no QR code is waiting to be scanned")
-        self.store.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.store / SESSION_FILE).write_text(json.dumps({"phone": phone_number}))
+        await self.network.phones.link(self.service_point_id, phone_number, self.socket_id)
+        if self.closed:
+            raise SimulatorError("the socket closed while the phone was linking")
         self.pending_qr = None
         if self._rotation is not None:
             self._rotation.cancel()
@@ -313,11 +360,11 @@ class SimulatorSocket:
 
     async def write_from_phone(self, to_phone: str, text: str, message_id: str) -> None:
         """The branch's staff write on the linked phone itself: the customer receives it (the record says so), and
-        the socket sees it as a message of the chat that this service did not send."""
+        the socket sees it as a message of the chat that this service did not send. TransportError when a newer
+        socket serves the phone."""
         self.require_connected()
         now = datetime.now(UTC)
-        sent = SentMessage(to_phone, text, message_id, now.isoformat(), from_phone=True)
-        self.network.record.append(self.service_point_id, sent)
+        await self._record(SentMessage(to_phone, text, message_id, now, from_phone=True))
         await self.events(
             InboundMessage(
                 provider_message_id=message_id, customer_phone=to_phone, text=text, timestamp=now, from_phone=True
@@ -344,7 +391,8 @@ class SimulatorSocket:
             await asyncio.sleep(wait)
             wait = later
 
-    def _emit_later(self, event: Connected) -> None:
+    def _emit_later(self, event: SessionEvent) -> None:
+        """Emit from a task of its own: the caller may hold what the manager's handler takes (the point's lock)."""
         task = asyncio.create_task(self.events(event))
         self.network.background.add(task)
         task.add_done_callback(self.network.background.discard)
@@ -354,15 +402,21 @@ class SimulatorTransport:
     name = "simulator"
     honours_message_ids = True
 
-    def __init__(self, data_dir: Path, qr_seconds: tuple[float, float] = (60.0, 20.0)) -> None:
+    def __init__(self, sessions: SessionFactory, qr_seconds: tuple[float, float] = (60.0, 20.0)) -> None:
         self.qr_seconds = qr_seconds
-        self.record = SentRecord(data_dir / "simulator")
-        self.media = MediaServer(data_dir / "simulator" / "media")
+        self.phones = Phones(sessions)
+        self.record = SentRecord(sessions)
+        self.media = MediaServer(sessions)
         self.sockets: dict[UUID, SimulatorSocket] = {}
         self.background: set[asyncio.Task[None]] = set()
 
-    def is_linked(self, store: Path) -> bool:
-        return (store / SESSION_FILE).exists()
+    async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
+        """A phone is linked to the point (its credentials are the network's, not in `store`)."""
+        return await self.phones.is_linked(service_point_id)
+
+    async def forget(self, service_point_id: UUID, store: Path) -> None:
+        """The link is gone (logout, logged out, number taken, point deleted): the next connect shows a QR."""
+        await self.phones.forget(service_point_id)
 
     def open(self, service_point_id: UUID, store: Path, events: EventSink) -> SimulatorSocket:
         return SimulatorSocket(self, service_point_id, store, events)
@@ -376,4 +430,3 @@ class SimulatorTransport:
     async def shutdown(self) -> None:
         for socket in list(self.sockets.values()):
             await socket.close()
-        self.record.close()

@@ -22,6 +22,16 @@ from ventanilla.config import MAX_MEDIA_MAX_BYTES
 from ventanilla.db.models import ServicePoint
 from ventanilla.http_errors import ConflictException
 from ventanilla.service_points.dependencies import provide_service_point
+from ventanilla.whatsapp.commands import (
+    PhoneDeliver,
+    PhoneDrop,
+    PhoneItem,
+    PhoneReceipt,
+    PhoneScan,
+    PhoneWrite,
+    PointSessions,
+    SocketCommand,
+)
 from ventanilla.whatsapp.schemas import (
     SimulatorBatchAccepted,
     SimulatorDisconnect,
@@ -33,8 +43,16 @@ from ventanilla.whatsapp.schemas import (
     SimulatorSent,
     SimulatorSentMedia,
 )
-from ventanilla.whatsapp.simulator import SimulatorError, SimulatorSocket, SimulatorTransport
-from ventanilla.whatsapp.transport import InboundMessage, Location, MediaRef, MessageType, Reaction, Receipt
+from ventanilla.whatsapp.simulator import SimulatorError, SimulatorTransport
+from ventanilla.whatsapp.transport import (
+    InboundMessage,
+    Location,
+    MediaRef,
+    MessageType,
+    Reaction,
+    Receipt,
+    TransportError,
+)
 
 MAX_BATCH = 1000
 # Files travel inside the JSON body (base64: 4 bytes per 3): the largest MEDIA_MAX_BYTES may allow, and room for
@@ -49,16 +67,16 @@ async def provide_simulator(state: State) -> SimulatorTransport:
     return state.simulator
 
 
-async def provide_socket(
-    sp_id: FromPath[UUID], simulator: NamedDependency[SimulatorTransport], db_session: NamedDependency[AsyncSession]
-) -> SimulatorSocket:
-    """The point's open socket, found in memory: the network keeps delivering while the database is away (the
-    pipeline journals what it cannot store). Only without a socket is the database asked: 404 for no such point."""
+async def _on_socket(state: State, sp_id: UUID, db_session: AsyncSession, command: SocketCommand) -> None:
+    """Carry out a phone action on the point's socket, wherever it is: in memory when this replica owns the point
+    (so the network keeps delivering while the database is away: the pipeline journals what it cannot store),
+    else through the owner. 404 for no such point, 409 when its socket is not connected."""
+    sessions: PointSessions = state.sessions
+    if not sessions.manager.leases.holds(sp_id) and await db_session.get(ServicePoint, sp_id) is None:
+        raise NotFoundException("service point not found")
     try:
-        return simulator.socket(sp_id)
-    except SimulatorError as exc:
-        if await db_session.get(ServicePoint, sp_id) is None:
-            raise NotFoundException("service point not found") from None
+        await sessions.run(sp_id, command)
+    except (SimulatorError, TransportError) as exc:  # not connected, or a newer socket serves the phone
         raise ConflictException(str(exc)) from None
 
 
@@ -77,7 +95,7 @@ class _Arrival:
         """The event, its file on the media server first (named by the handle the message carries)."""
         if self.upload is None or not isinstance(self.event, InboundMessage) or self.event.media is None:
             return self.event
-        digest = await asyncio.to_thread(simulator.media.upload, self.upload)
+        digest = await simulator.media.upload(self.upload)
         return replace(self.event, media=replace(self.event.media, handle=digest.encode()))
 
 
@@ -152,16 +170,20 @@ def _arrival(data: SimulatorInbound, max_bytes: int, at: str = "") -> _Arrival:
 
 
 async def _deliver(
-    simulator: SimulatorTransport, socket: SimulatorSocket, arrivals: list[_Arrival]
+    state: State, sp_id: UUID, db_session: AsyncSession, arrivals: list[_Arrival]
 ) -> list[InboundMessage | Reaction]:
     """Upload the files, then hand everything to the socket at once, in order, as the network does under load (the
     pipeline stores messages arriving together in one transaction). 409 when the point is not connected."""
-    try:
-        socket.require_connected()  # before any upload: nothing is left on the media server for nobody
-        events = await asyncio.gather(*(arrival.uploaded(simulator) for arrival in arrivals))
-        await asyncio.gather(*(socket.deliver(event) for event in events))
-    except SimulatorError as exc:
-        raise ConflictException(str(exc)) from None
+    simulator: SimulatorTransport = state.simulator
+    local = simulator.sockets.get(sp_id)
+    if local is not None and any(arrival.upload for arrival in arrivals):
+        try:
+            local.require_connected()  # before any upload: nothing is left on the media server for nobody
+        except SimulatorError as exc:
+            raise ConflictException(str(exc)) from None
+    events = await asyncio.gather(*(arrival.uploaded(simulator) for arrival in arrivals))
+    items = [PhoneItem(reaction=e) if isinstance(e, Reaction) else PhoneItem(message=e) for e in events]
+    await _on_socket(state, sp_id, db_session, PhoneDeliver(items))
     return events
 
 
@@ -172,30 +194,24 @@ class SimulatorController(Controller):
     dependencies = {
         "service_point": Provide(provide_service_point),
         "simulator": Provide(provide_simulator),
-        "phone_socket": Provide(provide_socket),
     }
 
     @post("/scan", summary="The phone scans the pending QR: the point becomes CONNECTED")
     async def scan(
-        self, service_point: NamedDependency[ServicePoint], simulator: NamedDependency[SimulatorTransport]
+        self, state: State, service_point: NamedDependency[ServicePoint], db_session: NamedDependency[AsyncSession]
     ) -> None:
         phone = service_point.phone_number or FAKE_PHONE_PREFIX + str(service_point.id.int)[-7:]
-        try:
-            await simulator.socket(service_point.id).scan(phone)
-        except SimulatorError as exc:
-            raise ConflictException(str(exc)) from None
+        await _on_socket(state, service_point.id, db_session, PhoneScan(phone))
 
     @post("/disconnect", summary="The connection drops (network) or the phone unlinks this device (logged_out)")
     async def disconnect(
         self,
         data: JSONBody[SimulatorDisconnect],
+        state: State,
         service_point: NamedDependency[ServicePoint],
-        simulator: NamedDependency[SimulatorTransport],
+        db_session: NamedDependency[AsyncSession],
     ) -> None:
-        try:
-            await simulator.socket(service_point.id).drop(logged_out=data.reason == "logged_out")
-        except SimulatorError as exc:
-            raise ConflictException(str(exc)) from None
+        await _on_socket(state, service_point.id, db_session, PhoneDrop(logged_out=data.reason == "logged_out"))
 
     @post(
         "/inbound",
@@ -208,12 +224,10 @@ class SimulatorController(Controller):
         sp_id: FromPath[UUID],
         data: JSONBody[SimulatorInbound],
         state: State,
-        simulator: NamedDependency[SimulatorTransport],
         db_session: NamedDependency[AsyncSession],
     ) -> SimulatorInboundAccepted:
         arrival = _arrival(data, state.settings.media_max_bytes)  # bad input first: 400 even on a closed socket
-        socket = await provide_socket(sp_id, simulator, db_session)
-        [event] = await _deliver(simulator, socket, [arrival])
+        [event] = await _deliver(state, sp_id, db_session, [arrival])
         return SimulatorInboundAccepted(message_id=event.provider_message_id)
 
     @post(
@@ -227,7 +241,6 @@ class SimulatorController(Controller):
         sp_id: FromPath[UUID],
         data: JSONBody[list[SimulatorInbound]],
         state: State,
-        simulator: NamedDependency[SimulatorTransport],
         db_session: NamedDependency[AsyncSession],
     ) -> SimulatorBatchAccepted:
         if not 1 <= len(data) <= MAX_BATCH:
@@ -236,7 +249,7 @@ class SimulatorController(Controller):
             )
         limit = state.settings.media_max_bytes
         arrivals = [_arrival(item, limit, f"[{index}].") for index, item in enumerate(data)]  # all checked first
-        events = await _deliver(simulator, await provide_socket(sp_id, simulator, db_session), arrivals)
+        events = await _deliver(state, sp_id, db_session, arrivals)
         return SimulatorBatchAccepted(message_ids=[event.provider_message_id for event in events])
 
     @post(
@@ -247,29 +260,33 @@ class SimulatorController(Controller):
         "sees it as the staff's message: the conversation becomes HUMAN and the bot stops answering it.",
     )
     async def phone_send(
-        self, data: JSONBody[SimulatorPhoneSend], phone_socket: NamedDependency[SimulatorSocket]
+        self,
+        sp_id: FromPath[UUID],
+        data: JSONBody[SimulatorPhoneSend],
+        state: State,
+        db_session: NamedDependency[AsyncSession],
     ) -> SimulatorInboundAccepted:
         message_id = data.message_id or _provider_id()
-        try:
-            await phone_socket.write_from_phone(data.to, data.text, message_id)
-        except SimulatorError as exc:
-            raise ConflictException(str(exc)) from None
+        await _on_socket(state, sp_id, db_session, PhoneWrite(data.to, data.text, message_id))
         return SimulatorInboundAccepted(message_id=message_id)
 
     @post("/receipt", status_code=HTTP_202_ACCEPTED, summary="A customer's phone acknowledges one of our messages")
     async def receipt(
         self,
+        sp_id: FromPath[UUID],
         data: JSONBody[SimulatorReceipt],
+        state: State,
         simulator: NamedDependency[SimulatorTransport],
-        phone_socket: NamedDependency[SimulatorSocket],
+        db_session: NamedDependency[AsyncSession],
     ) -> None:
-        """Needs no database, like `inbound`: the phone side keeps working while PostgreSQL is away."""
-        if not simulator.record.has(phone_socket.service_point_id, data.message_id):
+        """The phone acknowledges only what it received, as the network's record says; a recent send is known
+        without the database, so this keeps working while PostgreSQL is away, like `inbound`."""
+        if not await simulator.record.has(sp_id, data.message_id):
+            if await db_session.get(ServicePoint, sp_id) is None:
+                raise NotFoundException("service point not found")
             raise NotFoundException("this point sent no message with that id")
-        try:
-            await phone_socket.acknowledge(Receipt((data.message_id,), read=data.status == "READ"))
-        except SimulatorError as exc:
-            raise ConflictException(str(exc)) from None
+        receipt = Receipt((data.message_id,), read=data.status == "READ")
+        await _on_socket(state, sp_id, db_session, PhoneReceipt(receipt))
 
     @get("/sent", summary="What this point's socket sent, as the phones received it")
     async def sent(
@@ -280,10 +297,10 @@ class SimulatorController(Controller):
                 to=m.to,
                 text=m.text,
                 message_id=m.message_id,
-                sent_at=datetime.fromisoformat(m.sent_at),
+                sent_at=m.sent_at,
                 media=m.media
                 and SimulatorSentMedia(m.media.mime_type, m.media.file_name, m.media.size, m.media.sha256),
                 from_phone=m.from_phone,
             )
-            for m in simulator.record.read(service_point.id)
+            for m in await simulator.record.read(service_point.id)
         ]

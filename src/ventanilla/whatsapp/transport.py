@@ -201,8 +201,12 @@ class Transport(Protocol):
     name: str
     honours_message_ids: bool  # a resend with the same id cannot show the customer a second copy
 
-    def is_linked(self, store: Path) -> bool:
-        """Whether `store` holds credentials of a linked device (a restart resumes it without a QR)."""
+    async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
+        """Whether the point has credentials of a linked device (a restart resumes it without a QR). `store` is its
+        private directory; a transport may keep credentials elsewhere (PostgreSQL), shared by every replica."""
+
+    async def forget(self, service_point_id: UUID, store: Path) -> None:
+        """Delete the point's credentials wherever the transport keeps them (the manager deletes `store` itself)."""
 
     def open(self, service_point_id: UUID, store: Path, events: EventSink) -> Socket:
         """A socket for one point; `store` is that point's private credentials directory (0700)."""
