@@ -37,7 +37,7 @@ class Replica(Server):
         self.name = name
         self.env["VENTANILLA_REPLICA_ID"] = name
         self.env["JWT_SECRET"] = "a-secret-every-replica-shares-0123456789"
-        self.env["DATABASE_POOL_SIZE"] = "12"  # three replicas and the other tests share the server's 100
+        self.env["DATABASE_POOL_SIZE"] = "15"  # three replicas and the other tests share the server's 100
 
     def launch(self) -> None:
         """Start without waiting (replicas start together)."""
@@ -70,11 +70,13 @@ def replicas(tmp_path: Path, database_url: str):
         return group
 
     yield start
-    for replica in started:
+    outputs = {}
+    for replica in started:  # every one stopped before any verdict: none is left running
         if replica.process is not None and replica.process.poll() is None:
             replica.signal(signal.SIGCONT)
-        output = replica.stop()
-        assert "Traceback" not in output, f"{replica.name}:\n{output[-4000:]}"
+        outputs[replica.name] = replica.stop()
+    for name, output in outputs.items():
+        assert "Traceback" not in output, f"{name}:\n{output[-4000:]}"
 
 
 async def _points(session: AsyncSession, count: int) -> list[str]:
@@ -147,7 +149,7 @@ class Traffic:
             }
             await self.deliver(point, body, n)
             n += 1
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # 60 messages a second in all
 
     async def deliver(self, point: str, body: dict, attempt: int) -> None:
         for turn in range(attempt, attempt + 200):
@@ -219,18 +221,6 @@ async def test_kill_9_of_a_replica_moves_its_points_within_30_s_and_loses_nothin
     print(f"failover of {len(owned)} points: {failover:.1f} s; accepted {everything}; refused {dict(traffic.refused)}")
     assert failover < FAILOVER_SECONDS
     assert set(health) == {200}, health  # the survivors' API never failed meanwhile
-    import asyncpg
-
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    rows = await conn.fetch("""select m.provider_message_id, m.conversation_id, m.handled_at, m.service_point_id,
-      (select count(*) from message o where o.conversation_id=m.conversation_id and o.direction='OUT' and o.timestamp=m.handled_at) as r,
-      (select string_agg(o.sender_type || ':' || o.timestamp::text || ':' || left(o.content, 30), ' | ') from message o where o.conversation_id=m.conversation_id and o.direction='OUT' and abs(extract(epoch from o.timestamp - m.handled_at)) < 5) as near,
-      (select string_agg(e.kind::text, ',') from conversation_event e where e.conversation_id=m.conversation_id) as ev
-      from message m where m.direction='IN' """)
-    for row in rows:
-        if row["r"] != 1:
-            print("NOREPLY", dict(row))
-    await conn.close()
     await assert_exactly_once(database_url, traffic.accepted, phones)
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.connection import ASGIConnection
 from litestar.security.jwt import JWTCookieAuth, Token
+from sqlalchemy import inspect
 
 from ventanilla.auth.services import UserService
 from ventanilla.db.errors import is_unavailable
@@ -93,7 +94,7 @@ class KnownUsers:
     def during_outage(self, user_id: UUID, error: Exception) -> User | None:
         """The remembered user when `error` says the database is away; otherwise (or unknown) `error` again."""
         user = self._users.get(user_id) if is_unavailable(error) else None
-        if user is None:
+        if user is None or inspect(user).expired_attributes:  # its session rolled back since: nothing left to read
             raise error
         return user
 

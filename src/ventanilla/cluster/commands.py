@@ -106,8 +106,12 @@ class PointCommands:
 
     # --- asking --------------------------------------------------------------------------------------------
 
-    async def run(self, point_id: UUID, command: Any) -> Any:
-        """Carry `command` out on the point's owner; its result, or the error it raised."""
+    async def run(
+        self, point_id: UUID, command: Any, before_waiting: Callable[[], Awaitable[None]] | None = None
+    ) -> Any:
+        """Carry `command` out on the point's owner; its result, or the error it raised. `before_waiting` runs
+        before we wait for another replica: a request ends its transaction there, so that no replica holds
+        connections while it waits (two replicas waiting on each other with full pools would stall both)."""
         for _ in range(2):  # the owner may change between our look and its answer: look once more
             if self.leases.holds(point_id):
                 return await self.handle(point_id, command)
@@ -118,6 +122,8 @@ class PointCommands:
                 owner = await self._owner(point_id)
             if owner is None or owner == self.leases.replica_id or self.hub is None:
                 continue
+            if before_waiting is not None:
+                await before_waiting()
             answer = await self._ask(owner, point_id, command)
             if answer.get("error") == "NotOwner":
                 continue

@@ -6,12 +6,14 @@ manager directly, so a request served by any replica acts on the one socket the 
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.cluster.commands import PointCommands
 from ventanilla.db.models import PointLease
@@ -91,13 +93,22 @@ class PointSessions:
         self.sessions = sessions
         self.simulator = simulator
         self.commands: PointCommands | None = None  # set by `bind` (the commands need our `handle`)
+        self._request: AsyncSession | None = None  # see `for_request`
 
     def bind(self, commands: PointCommands) -> None:
         self.commands = commands
 
+    def for_request(self, session: AsyncSession) -> PointSessions:
+        """This view for one request: before waiting for another replica it ends the request's transaction (its
+        reads are done), so the request holds no connection while the owner works."""
+        view = copy.copy(self)
+        view._request = session
+        return view
+
     async def run(self, point_id: UUID, command: SocketCommand) -> Any:
         assert self.commands is not None
-        return await self.commands.run(point_id, command)
+        request = self._request
+        return await self.commands.run(point_id, command, request.commit if request is not None else None)
 
     async def connect(self, point_id: UUID) -> None:
         await self.run(point_id, Connect())

@@ -12,6 +12,7 @@ from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import JSONBody, QueryParameter
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_point_member
 from ventanilla.db.models import ServicePoint, User, WhatsappStatus
@@ -27,8 +28,8 @@ from ventanilla.whatsapp.transport import TransportError
 QrFormat = Literal["json", "png", "svg"]
 
 
-async def provide_sessions(state: State) -> PointSessions:
-    return state.sessions
+async def provide_sessions(state: State, db_session: NamedDependency[AsyncSession]) -> PointSessions:
+    return state.sessions.for_request(db_session)
 
 
 async def _state(point: ServicePoint, sessions: PointSessions) -> WhatsappState:

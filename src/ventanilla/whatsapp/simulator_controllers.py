@@ -71,7 +71,7 @@ async def _on_socket(state: State, sp_id: UUID, db_session: AsyncSession, comman
     """Carry out a phone action on the point's socket, wherever it is: in memory when this replica owns the point
     (so the network keeps delivering while the database is away: the pipeline journals what it cannot store),
     else through the owner. 404 for no such point, 409 when its socket is not connected."""
-    sessions: PointSessions = state.sessions
+    sessions: PointSessions = state.sessions.for_request(db_session)
     if not sessions.manager.leases.holds(sp_id) and await db_session.get(ServicePoint, sp_id) is None:
         raise NotFoundException("service point not found")
     try:
