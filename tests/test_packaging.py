@@ -45,6 +45,14 @@ def _compose_command() -> list[str] | None:
 def test_compose_config_is_accepted() -> None:
     command = _compose_command()
     assert command is not None
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "POSTGRES_PASSWORD": "pw", "JWT_SECRET": "s" * 40}
-    result = subprocess.run([*command, "config", "-q"], check=False, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "POSTGRES_PASSWORD": "pw",
+        "JWT_SECRET": "s" * 40,
+        "METRICS_TOKEN": "m" * 20,
+    }
+    for profile in ([], ["--profile", "replicas"]):  # one replica, and three behind the proxy
+        result = subprocess.run(
+            [*command, *profile, "config", "-q"], check=False, cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr

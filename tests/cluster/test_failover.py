@@ -313,3 +313,24 @@ async def test_three_replicas_started_together_migrate_once_and_create_the_admin
         outputs = [replica.stop() for replica in group]
     for output in outputs:
         assert "Traceback" not in output, output[-3000:]
+
+
+async def test_a_replica_stopped_cleanly_hands_its_points_over_at_once(replicas, session: AsyncSession) -> None:
+    """SIGTERM: the replica closes its sockets, frees its leases and says so; the other claims them on the spot,
+    long before the leases would have expired (15 s)."""
+    points = await _points(session, 4)
+    group = replicas("replica-a", "replica-b")
+    async with httpx.AsyncClient(base_url=group[0].base, timeout=30) as a:
+        headers = await login_headers(a)
+        await eventually(lambda: _spread(a, headers, 2), timeout=30, what="points spread over two replicas")
+        await _link_all([a], headers, points)
+        leaving = group[1]
+        stopped_at = time.monotonic()
+        leaving.stop()
+        await eventually(
+            lambda: _all_connected(a, headers, points, {"gone": leaving.name}), timeout=10, what="points taken over"
+        )
+        handover = time.monotonic() - stopped_at
+        cluster = await _cluster(a, headers)
+    assert handover < 8, f"hand-over took {handover:.1f} s"
+    assert [r["id"] for r in cluster["replicas"]] == ["replica-a"]  # it left the list as it went
