@@ -30,3 +30,12 @@ async def test_openapi_schema_is_published(client: Client) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/auth/login" in paths and "/api/service-points/{sp_id}" in paths
+
+
+async def test_ready_is_503_while_the_replica_drains(client: Client, app: Litestar) -> None:
+    app.state.leases.draining = True  # what the shutdown sets first: the proxy stops sending requests here
+    try:
+        response = await client.get("/ready")
+    finally:
+        app.state.leases.draining = False
+    assert response.status_code == 503 and response.json()["detail"] == "draining"

@@ -247,7 +247,7 @@ class PointLeases:
                     }
                     for statement in _CLEAN_UP:
                         await session.execute(statement, limits)
-            self._valid_until = started + ttl - min(1.0, ttl / 10)
+            self._valid_until = self._valid_after(started)
             if lost:
                 logger.warning("replica %s: lost %d points to other replicas", self.replica_id, len(lost))
             await self._lose(lost)
@@ -270,9 +270,15 @@ class PointLeases:
             if row is None:
                 return False
             if not self._held:  # our first point: its lease counts from this claim
-                self._valid_until = started + self.policy.lease_seconds - 1.0
+                self._valid_until = self._valid_after(started)
             self._gain(row.service_point_id, row.epoch)
             return True
+
+    def _valid_after(self, renewed_at: float) -> float:
+        """Until when leases renewed at `renewed_at` (monotonic, taken before the statement) count here: a little
+        less than their length, for the clocks' sake."""
+        ttl = self.policy.lease_seconds
+        return renewed_at + ttl - min(1.0, ttl / 10)
 
     def _gain(self, point_id: UUID, epoch: int) -> None:
         self._held[point_id] = epoch
