@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 import string
 from collections import OrderedDict
@@ -30,10 +31,10 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import case, delete, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.types import Boolean, DateTime, String, Text
+from sqlalchemy import case, delete, exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 
+from ventanilla.batching import MicroBatcher
 from ventanilla.db.models import ServicePoint, SimulatorMedia, SimulatorPhone, SimulatorSent
 from ventanilla.db.session import SessionFactory
 from ventanilla.whatsapp.transport import (
@@ -160,6 +161,32 @@ class SentMessage:
 
 
 Recorded = Literal["sent", "resent", "replaced"]  # shown now; already shown under that id; refused (replaced socket)
+# Many sends in one statement: each row is kept only while its phone serves the sending socket (locked FOR SHARE
+# against a connect that replaces it), and once per (point, message id).
+_APPEND = text(
+    """
+    WITH sending AS (
+        SELECT * FROM unnest(
+            CAST(:points AS uuid[]), CAST(:sockets AS uuid[]), CAST(:ids AS text[]), CAST(:tos AS text[]),
+            CAST(:texts AS text[]), CAST(:ats AS timestamptz[]), CAST(:from_phone AS boolean[]),
+            CAST(:media AS text[])
+        ) WITH ORDINALITY AS s (point, socket, message_id, to_phone, text, sent_at, from_phone, media, n)
+    ), served AS (
+        SELECT s.n FROM sending AS s
+        JOIN simulator_phone AS p ON p.service_point_id = s.point AND p.socket_id = s.socket
+        FOR SHARE OF p
+    ), shown AS (
+        INSERT INTO simulator_sent (service_point_id, message_id, to_phone, text, sent_at, from_phone, media)
+        SELECT s.point, s.message_id, s.to_phone, s.text, s.sent_at, s.from_phone, CAST(s.media AS jsonb)
+        FROM sending AS s JOIN served USING (n) ORDER BY s.n
+        ON CONFLICT ON CONSTRAINT uq_simulator_sent_point_message DO NOTHING
+        RETURNING service_point_id, message_id
+    )
+    SELECT s.n, served.n IS NOT NULL AS served, shown.message_id IS NOT NULL AS shown
+    FROM sending AS s LEFT JOIN served USING (n)
+    LEFT JOIN shown ON shown.service_point_id = s.point AND shown.message_id = s.message_id
+    """
+)
 
 
 class SentRecord:
@@ -172,43 +199,38 @@ class SentRecord:
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
         self._recent: OrderedDict[tuple[UUID, str], None] = OrderedDict()
+        self._batcher: MicroBatcher[tuple[UUID, UUID, SentMessage], Recorded] = MicroBatcher(self._write)
 
     async def append(self, service_point_id: UUID, socket_id: UUID, message: SentMessage) -> Recorded:
         """Record `message`, sent by socket `socket_id`, only while the point's phone serves that socket.
 
-        One statement: the phone's row is locked FOR SHARE, so a connect replacing the socket either waits until
-        this send is in, or has replaced it already and the send is refused. A repeated id inserts nothing.
+        Sends arriving together are recorded in one statement (group commit: each caller still returns only once
+        its own row is committed, so a kill -9 right after a send finds it recorded). The phones' rows are locked
+        FOR SHARE, so a connect replacing a socket either waits until these sends are in, or has replaced it
+        already and its sends are refused. A repeated id inserts nothing.
         """
-        phone = (
-            select(SimulatorPhone.service_point_id)
-            .where(SimulatorPhone.service_point_id == service_point_id, SimulatorPhone.socket_id == socket_id)
-            .with_for_update(read=True)
-            .cte("phone")
-        )
-        media = asdict(message.media) if message.media else None
-        row = select(
-            phone.c.service_point_id,
-            literal(message.message_id, Text),
-            literal(message.to, String),
-            literal(message.text, Text),
-            literal(message.sent_at, DateTime(timezone=True)),
-            literal(message.from_phone, Boolean),
-            literal(media, JSONB(none_as_null=True)),
-        )
-        columns = ["service_point_id", "message_id", "to_phone", "text", "sent_at", "from_phone", "media"]
-        sent = (
-            insert(SimulatorSent)
-            .from_select(columns, row)
-            .on_conflict_do_nothing(constraint="uq_simulator_sent_point_message")
-            .returning(SimulatorSent.seq)
-            .cte("sent")
-        )
+        recorded = await self._batcher.submit((service_point_id, socket_id, message))
+        if recorded != "replaced":
+            self._remember(service_point_id, message.message_id)
+        return recorded
+
+    async def _write(self, batch: list[tuple[UUID, UUID, SentMessage]]) -> list[Recorded]:
+        params = {
+            "points": [point for point, _, _ in batch],
+            "sockets": [socket for _, socket, _ in batch],
+            "ids": [m.message_id for _, _, m in batch],
+            "tos": [m.to for _, _, m in batch],
+            "texts": [m.text for _, _, m in batch],
+            "ats": [m.sent_at for _, _, m in batch],
+            "from_phone": [m.from_phone for _, _, m in batch],
+            "media": [json.dumps(asdict(m.media)) if m.media else None for _, _, m in batch],
+        }
         async with self.sessions() as session, session.begin():
-            served, shown = (await session.execute(select(exists(phone.select()), exists(sent.select())))).one()
-        if not served:
-            return "replaced"
-        self._remember(service_point_id, message.message_id)
-        return "sent" if shown else "resent"
+            rows = (await session.execute(_APPEND, params)).all()
+        outcome: dict[int, Recorded] = {
+            row.n: ("replaced" if not row.served else "sent" if row.shown else "resent") for row in rows
+        }
+        return [outcome[n] for n in range(1, len(batch) + 1)]
 
     def _remember(self, service_point_id: UUID, message_id: str) -> None:
         key = (service_point_id, message_id)
