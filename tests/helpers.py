@@ -97,6 +97,12 @@ class Server:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
+        self.launch()
+        assert self.process is not None
+        wait_until_ready(self.base, self.process)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (several servers starting together)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ventanilla", "serve", "--port", str(self.port)],
             env=self.env,
@@ -105,7 +111,6 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wait_until_ready(self.base, self.process)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -8,8 +8,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,17 +36,6 @@ class Replica(Server):
         self.env["VENTANILLA_REPLICA_ID"] = name
         self.env["JWT_SECRET"] = "a-secret-every-replica-shares-0123456789"
         self.env["DATABASE_POOL_SIZE"] = "15"  # three replicas and the other tests share the server's 100
-
-    def launch(self) -> None:
-        """Start without waiting (replicas start together)."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ventanilla", "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
 
     def signal(self, number: int) -> None:
         assert self.process is not None
