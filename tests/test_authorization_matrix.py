@@ -8,14 +8,18 @@ member of B or a user with no membership gets exactly what a missing point gives
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 import pytest
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
+from ventanilla.api_keys.principal import SCOPE_OPT
+from ventanilla.auth.jwt import PUBLIC_PATHS
 from ventanilla.db.models import (
     CannedResponse,
     Conversation,
@@ -283,4 +287,65 @@ async def test_report_routes_for_every_caller(client: Client, app: Litestar, wor
         status = (await client.get(page, headers=actor.headers)).status_code
         if status != (200 if name in ("admin", "supervisor_a", "agent_a") else 404):
             failures.append(f"{name:12s} GET {page}: {status}")
+    assert not failures, "\n".join(failures)
+
+
+# API keys: a route answers a key only when its handler declares a scope (`opt={"scope": ...}`) the key holds; every
+# other route, anywhere in the app, is 403 to a key. A key of point B meets point A's routes as a member of B would.
+ALL_SCOPES = ["messages:read", "messages:send", "shipments:read", "shipments:write"]
+PARAMETER_STAND_INS = {"uuid": "00000000-0000-0000-0000-000000000001", "str": "x", "int": "1", "path": "/x"}
+
+
+def _every_authenticated_route(app: Litestar) -> list[tuple[str, str, str | None]]:
+    """(method, path, declared scope) of every HTTP route the auth middleware guards."""
+    public = [re.compile(pattern) for pattern in PUBLIC_PATHS]
+    routes = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or any(p.search(route.path) for p in public):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if method in ("OPTIONS", "HEAD") or handler.opt.get("exclude_from_auth"):
+                continue
+            routes.append((method, route.path, handler.opt.get(SCOPE_OPT)))
+    return sorted(routes, key=lambda r: (r[0] == "DELETE", r[1], r[0]))
+
+
+def _stand_in(path: str, values: dict[str, str]) -> str:
+    path = _fill(path, values)
+    return re.sub(r"\{\w+:(\w+)\}", lambda m: PARAMETER_STAND_INS[m.group(1)], path)
+
+
+async def _key(client: Client, world: World, points: list[UUID] | None) -> dict[str, str]:
+    body = {
+        "name": "Matriz",
+        "scopes": ALL_SCOPES,
+        "servicePointIds": None if points is None else [str(p) for p in points],
+    }
+    response = await client.post("/api/api-keys", json=body, headers=world.admin.headers)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['key']}"}
+
+
+async def test_every_route_for_api_keys(client: Client, app: Litestar, world: World, session: AsyncSession) -> None:
+    resources_a = await _resources(session, world, world.point_a, "AAA")
+    routes = _every_authenticated_route(app)
+    declared = {(method, path) for method, path, scope in routes if scope is not None}
+    assert {("GET", PREFIX + "/conversations"), ("POST", PREFIX + "/shipments")} <= declared, declared
+    assert all(path.startswith(PREFIX) for _, path in declared), "a scope on a route outside a point needs a test"
+    assert set(ALL_SCOPES) >= {scope for *_, scope in routes if scope is not None}
+    key_a, key_b = await _key(client, world, [world.point_a]), await _key(client, world, [world.point_b])
+    failures = []
+    for method, path, scope in routes:
+        url = _stand_in(path.replace("{sp_id:uuid}", str(world.point_a)), resources_a)
+        body = _body(method, path.removeprefix(PREFIX), world)
+        of_a = await client.request(method, url, json=body, headers=key_a)
+        of_b = await client.request(method, url, json=body, headers=key_b)
+        if scope is None:
+            ok = of_a.status_code == of_b.status_code == 403
+        else:
+            ok = of_a.status_code not in (401, 403) and not _is_denied_as_missing(of_a) and _is_denied_as_missing(of_b)
+        if not ok:
+            failures.append(
+                f"{method:6s} {path} ({scope}): A {of_a.status_code} / B {of_b.status_code} {of_a.text[:80]}"
+            )
     assert not failures, "\n".join(failures)

@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla import __version__
+from ventanilla.api_keys.controllers import ApiKeyController
 from ventanilla.assignment.assigner import Assigner, AssignmentPolicy
 from ventanilla.assignment.controllers import AvailabilityController
 from ventanilla.audit.controllers import ToolCallController
@@ -219,6 +220,7 @@ def create_app(
         MediaController,
         ReportController,
         ClusterController,
+        ApiKeyController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}

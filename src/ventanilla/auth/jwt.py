@@ -5,19 +5,27 @@ cookie (so other sites cannot make the browser use it, and page scripts cannot r
 
 Every token carries its user's `token_version`; raising the version (logout) revokes every token issued before.
 Every method is authenticated, OPTIONS and HEAD included, so guards never meet a request without a user.
+
+A company system sends `Authorization: Bearer vk_...` instead (see `ventanilla.api_keys`): recognized before any JWT
+decoding, it authenticates to an `ApiKeyPrincipal` and reaches only routes whose handler `opt` names a scope the key
+holds (deny by default: 403 elsewhere), and then only its points, through the same guards as members.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.connection import ASGIConnection
-from litestar.security.jwt import JWTCookieAuth, Token
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import AuthenticationResult
+from litestar.security.jwt import JWTCookieAuth, JWTCookieAuthenticationMiddleware, Token
 from sqlalchemy import inspect
 
+from ventanilla.api_keys.principal import KEY_PREFIX, SCOPE_OPT, ApiKeyPrincipal
+from ventanilla.api_keys.services import ApiKeyService
 from ventanilla.auth.services import UserService
 from ventanilla.db.errors import is_unavailable
 from ventanilla.db.models import User
@@ -52,8 +60,21 @@ def build_jwt_auth(
             known.remember(user_id, user)
         return user if user is not None and token_is_current(token, user) else None
 
+    class KeyOrTokenMiddleware(JWTCookieAuthenticationMiddleware):
+        async def authenticate_token(self, encoded_token: str, connection: ASGIConnection) -> AuthenticationResult:
+            if not encoded_token.startswith(KEY_PREFIX):
+                return await super().authenticate_token(encoded_token, connection)
+            if connection.headers.get(self.auth_header, "").partition(" ")[-1] != encoded_token:
+                raise NotAuthorizedException("send API keys in the Authorization header only")
+            principal = await authenticate_key(alchemy, encoded_token)
+            required = connection.route_handler.opt.get(SCOPE_OPT)
+            if required is None or required not in principal.scopes:
+                raise PermissionDeniedException("this API key may not use this route")
+            return AuthenticationResult(user=principal, auth=None)
+
     return JWTCookieAuth[User, Token](
         retrieve_user_handler=retrieve_user,
+        authentication_middleware_class=KeyOrTokenMiddleware,
         key=TOKEN_COOKIE,
         samesite="strict",
         secure=secure_cookie,
@@ -66,8 +87,23 @@ def build_jwt_auth(
         exclude=PUBLIC_PATHS,
         exclude_http_methods=[],
         openapi_security_scheme_name="BearerToken",
-        description="`Authorization: Bearer <accessToken>` from POST /api/auth/login",
+        description="`Authorization: Bearer <accessToken>` from POST /api/auth/login, or an API key `vk_...`",
     )
+
+
+async def authenticate_key(alchemy: SQLAlchemyAsyncConfig, presented: str) -> ApiKeyPrincipal:
+    """The principal of a live key (401 otherwise), noting its use at most once a minute.
+
+    Its own short session: the request's may roll back, and a key's use is worth recording either way.
+    """
+    async with alchemy.get_session() as session:
+        keys = ApiKeyService(session=session)
+        key = await keys.authenticate(presented)
+        if key is None:
+            raise NotAuthorizedException("unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        if await keys.note_use(key, datetime.now(UTC)):
+            await session.commit()
+        return ApiKeyPrincipal.of(key)
 
 
 class KnownUsers:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
@@ -676,3 +677,35 @@ class SimulatorMedia(DefaultBase):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+
+
+API_KEY_SCOPES = ("messages:read", "messages:send", "shipments:read", "shipments:write")
+_API_KEY_SCOPE_LIST = ", ".join(f"'{scope}'" for scope in API_KEY_SCOPES)
+
+
+class ApiKey(UUIDAuditBase):
+    """A company system's credential (`Authorization: Bearer vk_...`): only the SHA-256 of the secret is kept.
+
+    `service_point_ids` NULL reaches every point; otherwise only those listed. `revoked_at` set means refused at once.
+    Adding a scope to `API_KEY_SCOPES` needs a migration of the `scopes_known` check.
+    """
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint("char_length(name) BETWEEN 1 AND 120", name="name_length"),
+        CheckConstraint(f"scopes <@ ARRAY[{_API_KEY_SCOPE_LIST}]::text[]", name="scopes_known"),
+        CheckConstraint("cardinality(scopes) >= 1", name="scopes_present"),
+        CheckConstraint(
+            "service_point_ids IS NULL OR cardinality(service_point_ids) >= 1", name="service_point_ids_present"
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(120))
+    # The first characters of the key (`vk_` and 8 more), shown in lists and used to find the row.
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    service_point_ids: Mapped[list[UUID] | None] = mapped_column(ARRAY(Uuid))
+    created_by_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -221,7 +221,7 @@ class InboxController(Controller):
     guards = [requires_point_member]
     dependencies = {"service_point": Provide(provide_service_point), "inbox": Provide(provide_inbox)}
 
-    @get("/", summary="Conversations of the point, newest activity first")
+    @get("/", summary="Conversations of the point, newest activity first", opt={"scope": "messages:read"})
     async def list_conversations(
         self,
         request: Request[User, Token, State],
@@ -251,7 +251,11 @@ class InboxController(Controller):
             next_cursor=encode_cursor(following) if following else None,
         )
 
-    @get(CONVERSATION, summary="One conversation, with its history of status and assignment changes")
+    @get(
+        CONVERSATION,
+        summary="One conversation, with its history of status and assignment changes",
+        opt={"scope": "messages:read"},
+    )
     async def get_conversation(
         self,
         conversation_id: FromPath[UUID],
@@ -316,7 +320,7 @@ class InboxController(Controller):
         request.app.state.delivery.notify()  # resolving may have queued the rating question
         return _summary(await inbox.list_one(service_point.id, conversation.id))
 
-    @get(CONVERSATION + "/messages", summary="Messages of a conversation, newest first")
+    @get(CONVERSATION + "/messages", summary="Messages of a conversation, newest first", opt={"scope": "messages:read"})
     async def list_messages(
         self,
         conversation_id: FromPath[UUID],
@@ -337,6 +341,7 @@ class InboxController(Controller):
         description="JSON `{content}`, or multipart/form-data with `file` (an image or a document, at most "
         "MEDIA_MAX_BYTES) and an optional `content` (the caption).",
         request_max_body_size=UPLOAD_BODY_LIMIT,
+        opt={"scope": "messages:send"},
     )
     async def send_message(
         self,

@@ -71,7 +71,11 @@ class ShipmentController(Controller):
         "service_point": Provide(provide_service_point),
     }
 
-    @get("/", summary="The point's shipments, in tracking-number order, a page at a time")
+    @get(
+        "/",
+        summary="The point's shipments, in tracking-number order, a page at a time",
+        opt={"scope": "shipments:read"},
+    )
     async def list_shipments(
         self,
         service_point: NamedDependency[ServicePoint],
@@ -90,7 +94,11 @@ class ShipmentController(Controller):
         next_cursor = encode_cursor(ShipmentCursor(items[-1].tracking_number)) if more else None
         return ShipmentPage(items=[ShipmentRead.of(s) for s in items], next_cursor=next_cursor)
 
-    @post("/", summary="Register a shipment at this point (409 if the number exists anywhere)")
+    @post(
+        "/",
+        summary="Register a shipment at this point (409 if the number exists anywhere)",
+        opt={"scope": "shipments:write"},
+    )
     async def create_shipment(
         self,
         data: JSONBody[ShipmentCreate],
@@ -104,6 +112,7 @@ class ShipmentController(Controller):
         status_code=HTTP_200_OK,
         request_max_body_size=MAX_IMPORT_BYTES,
         summary="Create or update many shipments from a CSV file, all or nothing",
+        opt={"scope": "shipments:write"},
         description="Body: the file as text/csv, or multipart/form-data with the field `file`. "
         "See docs/shipments-and-faqs.md for the columns.",
     )
@@ -117,7 +126,7 @@ class ShipmentController(Controller):
         created, updated = await shipments.import_file(service_point.id, parsed)
         return ImportResult(created=created, updated=updated)
 
-    @get(TRACKING_PATH, summary="One shipment of the point")
+    @get(TRACKING_PATH, summary="One shipment of the point", opt={"scope": "shipments:read"})
     async def get_shipment(
         self,
         tracking_number: FromPath[str],
@@ -127,7 +136,7 @@ class ShipmentController(Controller):
         number = canonical_tracking_number(tracking_number, source="path")
         return ShipmentRead.of(await shipments.get_shipment(service_point.id, number))
 
-    @patch(TRACKING_PATH, summary="Change a shipment's status or details")
+    @patch(TRACKING_PATH, summary="Change a shipment's status or details", opt={"scope": "shipments:write"})
     async def update_shipment(
         self,
         tracking_number: FromPath[str],
@@ -138,7 +147,7 @@ class ShipmentController(Controller):
         number = canonical_tracking_number(tracking_number, source="path")
         return ShipmentRead.of(await shipments.update_shipment(service_point.id, number, data))
 
-    @delete(TRACKING_PATH, summary="Delete a shipment of the point")
+    @delete(TRACKING_PATH, summary="Delete a shipment of the point", opt={"scope": "shipments:write"})
     async def delete_shipment(
         self,
         tracking_number: FromPath[str],
