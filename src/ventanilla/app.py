@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla import __version__
+from ventanilla.alerts.controllers import ShipmentEventController
 from ventanilla.api_keys.controllers import ApiKeyController
 from ventanilla.assignment.assigner import Assigner, AssignmentPolicy
 from ventanilla.assignment.controllers import AvailabilityController
@@ -67,6 +68,9 @@ from ventanilla.reports.controllers import ReportController
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
 from ventanilla.web import build_web_router, template_config
+from ventanilla.webhooks.controllers import WebhookController
+from ventanilla.webhooks.dispatcher import WebhookDispatcher, WebhookPolicy
+from ventanilla.webhooks.outbox import Subscriptions
 from ventanilla.whatsapp.commands import KNOWN_ERRORS, AnyCommand, PointSessions
 from ventanilla.whatsapp.controllers import WhatsappController, WhatsappStatusController
 from ventanilla.whatsapp.credentials import CredentialStore
@@ -100,15 +104,18 @@ def create_app(
     auto_resolve_policy: AutoResolvePolicy | None = None,
     lease_policy: LeasePolicy | None = None,
     command_policy: CommandPolicy | None = None,
+    webhook_policy: WebhookPolicy | None = None,
 ) -> Litestar:
     """The whole application. The policies default to production timings; tests shorten them."""
     settings = settings or load_settings()
     hub = NotifyHub(settings.require_database_url())  # the other replicas: commands, live events, cluster news
     channels = build_channels()
     publish = LivePublisher(channels, hub, origin=settings.replica_id)
+    subscriptions = Subscriptions()  # the enabled webhooks, read by every commit that carries live events
     pool = settings.database_pool_size
+    session_info = publish.session_info() | subscriptions.session_info()
     alchemy = build_alchemy_config(
-        settings.require_database_url(), session_info=publish.session_info(), pool_size=pool, max_overflow=pool // 3
+        settings.require_database_url(), session_info=session_info, pool_size=pool, max_overflow=pool // 3
     )
     jwt_auth = build_jwt_auth(settings.jwt_secret, alchemy, secure_cookie=settings.environment == "production")
     leases = PointLeases(alchemy.get_session, settings.replica_id, lease_policy, notify=hub.notify)
@@ -165,6 +172,7 @@ def create_app(
     retention = MediaRetention(alchemy.get_session, media, metrics, settings.media_retention_days)
     auto_resolver = AutoResolver(alchemy.get_session, delivery.notify, auto_resolve_policy)
     assigner = Assigner(alchemy.get_session, assignment_policy)
+    webhooks = WebhookDispatcher(alchemy.get_session, subscriptions, webhook_policy)
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:
@@ -177,6 +185,7 @@ def create_app(
         retention.start()
         auto_resolver.start()
         assigner.start()
+        webhooks.start()
         await sessions.start()
         commands.start()
         await leases.start()
@@ -184,6 +193,7 @@ def create_app(
             yield
         finally:
             leases.draining = True  # /ready says so from now on
+            await webhooks.stop()
             await assigner.stop()
             await auto_resolver.stop()
             await retention.stop()
@@ -204,6 +214,7 @@ def create_app(
         ServicePointController,
         MemberController,
         ShipmentController,
+        ShipmentEventController,
         PointFaqController,
         GlobalFaqController,
         PointCannedResponseController,
@@ -221,11 +232,13 @@ def create_app(
         ReportController,
         ClusterController,
         ApiKeyController,
+        WebhookController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
     state["live_streams"] = LiveStreams()
     state["live_publisher"] = publish
+    state["webhook_subscriptions"] = subscriptions
     state.update(sessions=point_sessions, delivery=delivery, media=media, media_downloads=downloads, leases=leases)
     if simulator is not None:
         route_handlers.append(SimulatorController)
@@ -258,6 +271,11 @@ def create_app(
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            # httpx logs every request's URL at INFO: one line per webhook delivery, and URLs may carry tokens
+            loggers={
+                "litestar": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False},
+                "httpx": {"level": "WARNING"},
+            },
             filters={"redact_private": {"()": RedactPrivate}},
             handlers={name: {**spec, "filters": ["redact_private"]} for name, spec in default_handlers.items()},
             log_exceptions="always",

@@ -82,3 +82,13 @@ class BotDecision:
     tool_calls: Sequence[ToolCallRecord]
     model_calls: int = 0  # requests made to the model in this turn (what the daily cap counts)
     transcripts: Mapping[UUID, str] = field(default_factory=dict)  # voice notes heard this turn, by message id
+    alerts: AlertRequest | None = None  # the customer asked to start or stop shipment alerts
+
+
+@dataclass(frozen=True)
+class AlertRequest:
+    """What the customer asked of shipment alerts: subscribe this conversation to `subscribe` (tracking numbers of
+    shipments the bot found this turn), or cancel every active subscription of the conversation."""
+
+    subscribe: tuple[str, ...] = ()
+    cancel_all: bool = False

@@ -14,6 +14,7 @@ import logging
 import traceback
 from uuid import UUID
 
+from ventanilla.bot.alerts import decide_alerts
 from ventanilla.bot.attachments import heard
 from ventanilla.bot.decision import BotDecision, BotRequest, Engine
 from ventanilla.bot.lookups import SessionFactory, ShipmentLookup
@@ -82,7 +83,8 @@ class Bot:
             else:
                 try:
                     transcripts = await self._model.transcribe(request, toolbox)
-                    answer = await self._model.decide(heard(request, transcripts), toolbox)
+                    understood = heard(request, transcripts)
+                    answer = await decide_alerts(understood, toolbox) or await self._model.decide(understood, toolbox)
                 except ModelUnavailable as exc:
                     engine, fallback_reason = "offline", exc.reason
                     toolbox.engine = engine
@@ -107,4 +109,5 @@ class Bot:
             tool_calls=tuple(toolbox.records),
             model_calls=toolbox.model_calls,
             transcripts=transcripts,
+            alerts=answer.alerts,
         )

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import msgspec
 
 from ventanilla.bot import intents
+from ventanilla.bot.alerts import FINAL_STATUS_LABELS, OFFER, alert_answer
 from ventanilla.bot.attachments import only_attachments, photos, unreadable
-from ventanilla.bot.decision import BotRequest
+from ventanilla.bot.decision import BotRequest, ToolCallRecord
 from ventanilla.bot.ocr import PhotoReader
 from ventanilla.bot.replies import (
     ASK_TRACKING_NUMBER,
@@ -29,7 +30,7 @@ from ventanilla.bot.replies import (
     handoff,
     tracking_reply,
 )
-from ventanilla.bot.tools import FaqResults, Toolbox
+from ventanilla.bot.tools import FaqResults, Toolbox, TrackingResult
 from ventanilla.db.models import SenderType
 
 REASON_PERSON = "El cliente pidió hablar con una persona."
@@ -48,6 +49,8 @@ async def decide_offline(request: BotRequest, toolbox: Toolbox, reader: PhotoRea
     earlier = [t.text[: intents.MAX_ANALYZED_CHARS] for t in request.history if t.sender == SenderType.CUSTOMER]
     if reason := _handoff_reason(text, folded, earlier):
         return handoff(reason)
+    if (about_alerts := await alert_answer(request, text, folded, earlier, toolbox)) is not None:
+        return about_alerts
     hello = HELLO if intents.greets(folded) else ""
     numbers = intents.tracking_numbers(text)
     if not numbers and reader is not None and (printed := await _printed_numbers(request, reader)):
@@ -87,7 +90,18 @@ async def _track(numbers: Sequence[str], toolbox: Toolbox, hello: str) -> Answer
     results = [await toolbox.track(number) for number in numbers]
     if any(result.record.outcome == "error" for result in results):
         return _lookup_failed()
-    return Answer(hello + (tracking_reply([result.record for result in results]) or ASK_TRACKING_NUMBER))
+    answer = tracking_reply([result.record for result in results]) or ASK_TRACKING_NUMBER
+    return Answer(hello + answer + _offer([result.record for result in results]))
+
+
+def _offer(records: Sequence[ToolCallRecord]) -> str:
+    """Alerts are offered after a lookup of one shipment found that may still change (see `bot.alerts`)."""
+    if len(records) != 1 or records[0].outcome != "ok" or records[0].result is None:
+        return ""
+    shipment = msgspec.convert(records[0].result, TrackingResult).shipment
+    if shipment is None or shipment.status in FINAL_STATUS_LABELS:
+        return ""
+    return "\n" + OFFER
 
 
 async def _printed_numbers(request: BotRequest, reader: PhotoReader) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from ventanilla.bot.decision import ToolCallRecord
+from ventanilla.bot.decision import AlertRequest, ToolCallRecord
 from ventanilla.bot.tools import CONSULTAR_GUIA, TrackingResult
 from ventanilla.shipments.tracking import EXAMPLE_TRACKING_NUMBER
 
@@ -52,6 +52,7 @@ class Answer:
 
     reply: str
     handoff_reason: str | None = None
+    alerts: AlertRequest | None = None
 
 
 def handoff(reason: str) -> Answer:

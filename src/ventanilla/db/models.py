@@ -709,3 +709,113 @@ class ApiKey(UUIDAuditBase):
     created_by_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class ShipmentEvent(UUIDAuditBase):
+    """One status change pushed by the tracking system; the unique key makes a repeated push harmless."""
+
+    __tablename__ = "shipment_event"
+    __table_args__ = (UniqueConstraint("tracking_number", "status", "at", name="uq_shipment_event_tracking_status_at"),)
+
+    # Not a foreign key: events may arrive before (or without) the shipment they describe.
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ShipmentStatus] = mapped_column(_enum(ShipmentStatus, "shipment_status"))
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    origin: Mapped[str | None] = mapped_column(String(120))
+    destination: Mapped[str | None] = mapped_column(String(120))
+    eta: Mapped[date | None] = mapped_column(Date)
+
+
+class ShipmentAlert(UUIDAuditBase):
+    """A customer's opt-in to hear about each status change of one shipment, through the point that answered them.
+
+    At most one active (`cancelled_at` NULL) subscription per conversation and tracking number.
+    """
+
+    __tablename__ = "shipment_alert"
+    __table_args__ = (
+        Index(
+            "uq_shipment_alert_active",
+            "conversation_id",
+            "tracking_number",
+            unique=True,
+            postgresql_where=text("cancelled_at IS NULL"),
+        ),
+        Index("ix_shipment_alert_active_tracking", "tracking_number", postgresql_where=text("cancelled_at IS NULL")),
+    )
+
+    conversation_id: Mapped[UUID] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+WEBHOOK_EVENTS = (
+    "message.received",
+    "message.sent",
+    "message.delivered",
+    "message.read",
+    "message.failed",
+    "conversation.handoff",
+    "conversation.resolved",
+    "whatsapp.status",
+)
+_WEBHOOK_EVENT_LIST = ", ".join(f"'{name}'" for name in WEBHOOK_EVENTS)
+
+
+class Webhook(UUIDAuditBase):
+    """A company system told of events by signed POSTs. `service_point_id` NULL: events of every point.
+
+    `secret` signs each delivery (HMAC needs it in clear); it is shown once, at creation, and never again.
+    A webhook whose deliveries keep failing past the retry window is disabled, `disabled_reason` saying why.
+    Adding an event to `WEBHOOK_EVENTS` needs a migration of the `events_known` check.
+    """
+
+    __tablename__ = "webhook"
+    __table_args__ = (
+        CheckConstraint(f"events <@ ARRAY[{_WEBHOOK_EVENT_LIST}]::text[]", name="events_known"),
+        CheckConstraint("cardinality(events) >= 1", name="events_present"),
+    )
+
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    service_point_id: Mapped[UUID | None] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_by_user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+
+class WebhookDeliveryStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class WebhookDelivery(DefaultBase):
+    """The outbox and the log of one webhook: one row per (webhook, event), written in the event's transaction.
+
+    `delivery_id` is the `X-Ventanilla-Delivery` header, the same on every retry; `body` is the exact JSON signed.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('PENDING', 'DELIVERED', 'FAILED')", name="status_known"),
+        Index("ix_webhook_delivery_pending_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+        Index("ix_webhook_delivery_webhook_id_id", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    webhook_id: Mapped[UUID] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(Text)
+    delivery_id: Mapped[UUID] = mapped_column(Uuid, unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING", server_default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    first_attempt_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -92,6 +92,12 @@ def after_commit(session: AsyncSession | Session, *events: LiveEvent) -> None:
     session.info.setdefault(_PENDING_KEY, []).extend(events)
 
 
+def pending_events(session: Session) -> list[LiveEvent]:
+    """What this session's transaction will publish when it commits (for writers of the same facts, such as the
+    webhooks' outbox, which must write them in that very transaction)."""
+    return list(session.info.get(_PENDING_KEY, ()))
+
+
 @event.listens_for(Session, "after_commit")
 def _publish_committed(session: Session) -> None:
     """Best effort: the data is committed whatever happens here, and a writer must not see a live-event failure."""

@@ -1,7 +1,8 @@
 """Decisions: what the bot decided lands in one transaction, for many conversations at once.
 
-The reply (PENDING in the outbox), the handoff and its history entry, the tool-call audit, the point's model calls
-of the day, the transcripts of the voice notes the bot heard (shown to agents), and "these messages are handled".
+The reply (PENDING in the outbox), the handoff and its history entry, the shipment alerts the customer started or
+stopped, the tool-call audit, the point's model calls of the day, the transcripts of the voice notes the bot heard
+(shown to agents), and "these messages are handled".
 A batch that fails because of one conversation's rows is split until that conversation fails alone (the others are
 written); its messages stay unhandled, and their attempt count (see `context`) bounds how often that can happen.
 The bot hands over text already made storable (`BotDecision`). A handoff while the point is closed (its business
@@ -19,6 +20,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ventanilla.alerts.subscriptions import cancel_all, subscribe
 from ventanilla.assignment.hours import BusinessHours
 from ventanilla.batching import MicroBatcher
 from ventanilla.bot import BotDecision, BotRequest
@@ -89,6 +91,8 @@ class Decisions:
             closed = await _closed_notices(connection, decided, now)
             audit, replies, handoffs, events, usage, results = [], [], [], [], {}, []
             transcripts: list[dict[str, object]] = []
+            subscribed: list[tuple[UUID, UUID, str]] = []
+            cancelled: list[UUID] = []
             for request, decision in decided:
                 if not newly_handled.intersection(request.message_ids):  # a duplicate run of the same turn
                     results.append(None)
@@ -132,6 +136,10 @@ class Decisions:
                 reply = outgoing_values(request.conversation_id, request.service_point_id, text, SenderType.BOT, now)
                 replies.append(reply)
                 results.append(Applied(reply["id"]))
+                if alerts := decision.alerts:
+                    if alerts.cancel_all:
+                        cancelled.append(request.conversation_id)
+                    subscribed.extend((request.conversation_id, request.service_point_id, n) for n in alerts.subscribe)
                 after_commit(
                     session,
                     MessageCreated(
@@ -181,6 +189,8 @@ class Decisions:
                     handoffs,
                 )
                 await connection.execute(insert(ConversationEvent.__table__), events)
+            await cancel_all(connection, cancelled, now)
+            await subscribe(connection, subscribed, now)
             if usage:
                 spend = insert(BotUsage).values(
                     [{"service_point_id": p, "day": now.date(), "model_calls": n} for p, n in sorted(usage.items())]
