@@ -25,6 +25,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from tests.fakes.openai_server import FakeOpenAI, running_fake_openai
 from tests.outage import Outage
 from ventanilla.app import create_app
 from ventanilla.auth.jwt import issue_token
@@ -76,6 +77,13 @@ async def database_url(pg_server: URL, template_database: str) -> AsyncIterator[
     await _admin_execute(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield pg_server.set(database=name).render_as_string(hide_password=False)
     await _admin_execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def model() -> Iterator[FakeOpenAI]:
+    """The scripted OpenAI-compatible server (tests of the model path build their app `with_model`)."""
+    with running_fake_openai() as fake:
+        yield fake
 
 
 @pytest.fixture

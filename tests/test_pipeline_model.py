@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -11,18 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.fakes.openai_server import FakeOpenAI, completion, error, running_fake_openai, tool_call
+from tests.fakes.openai_server import FakeOpenAI, completion, error, tool_call
 from tests.flow import CUSTOMER, fast_app, received, say, wait_phone, with_model
 from ventanilla.config import Settings
 from ventanilla.db.models import Conversation, ToolCall
 
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-def model() -> Iterator[FakeOpenAI]:
-    with running_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from litestar import Litestar
 
-from tests.fakes.openai_server import FakeOpenAI, running_fake_openai
 from tests.whatsapp.conftest import FAST
 from ventanilla.app import create_app
 from ventanilla.config import Settings
@@ -26,12 +23,6 @@ FAULT_PIPELINE = PipelinePolicy(
     store_retry_seconds=0.5,
 )
 FAULT_DELIVERY = DeliveryPolicy(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2, max_attempts=50)
-
-
-@pytest.fixture
-def model() -> Iterator[FakeOpenAI]:
-    with running_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture

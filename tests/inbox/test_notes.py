@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-from tests.fakes.openai_server import FakeOpenAI, completion, running_fake_openai
+from tests.fakes.openai_server import FakeOpenAI, completion
 from tests.flow import fast_app, received, say, wait_phone, with_model
 from tests.inbox.test_inbox_api import only_conversation
 from tests.inbox.thread import add_message
@@ -25,12 +24,6 @@ from ventanilla.config import Settings
 from ventanilla.db.models import Conversation, ConversationEvent, ConversationStatus, Message, MessageKind, SenderType
 
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-def model() -> Iterator[FakeOpenAI]:
-    with running_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -8,16 +8,18 @@ from uuid import UUID
 
 import msgspec
 
-from ventanilla.db.models import ApiKey
+from ventanilla.db.models import API_KEY_SCOPES, ApiKey
 from ventanilla.schemas import CamelStruct
 from ventanilla.text import bounded
 
 MAX_POINTS = 200
 KeyName = bounded(120, visible=True)
-Scope = Literal["messages:read", "messages:send", "shipments:read", "shipments:write"]
+Scope = Literal[API_KEY_SCOPES]  # the names stand once, in db/models.py (its check constraint uses them)
 Scopes = Annotated[
     list[Scope],
-    msgspec.Meta(min_length=1, max_length=4, description="what the key may do", examples=[["messages:read"]]),
+    msgspec.Meta(
+        min_length=1, max_length=len(API_KEY_SCOPES), description="what the key may do", examples=[["messages:read"]]
+    ),
 ]
 PointIds = Annotated[
     list[UUID],

@@ -8,20 +8,11 @@ from uuid import UUID
 
 import msgspec
 
-from ventanilla.db.models import Webhook, WebhookDelivery
+from ventanilla.db.models import WEBHOOK_EVENTS, Webhook, WebhookDelivery
 from ventanilla.schemas import CamelStruct
 from ventanilla.text import bounded
 
-EventName = Literal[
-    "message.received",
-    "message.sent",
-    "message.delivered",
-    "message.read",
-    "message.failed",
-    "conversation.handoff",
-    "conversation.resolved",
-    "whatsapp.status",
-]
+EventName = Literal[WEBHOOK_EVENTS]  # the names stand once, in db/models.py (its check constraint uses them)
 Events = Annotated[
     list[EventName],
     msgspec.Meta(min_length=1, max_length=8, description="the events sent", examples=[["message.received"]]),
