@@ -22,7 +22,6 @@ from ventanilla.alerts.schemas import EventsAccepted, ShipmentEventIn
 from ventanilla.db.arrays import among, insert_rows
 from ventanilla.db.models import (
     Conversation,
-    Direction,
     Message,
     SenderType,
     Shipment,
@@ -30,8 +29,8 @@ from ventanilla.db.models import (
     ShipmentEvent,
     ShipmentStatus,
 )
-from ventanilla.inbox.writer import outgoing_values
-from ventanilla.live.events import MessageCreated, after_commit
+from ventanilla.inbox.writer import outgoing_created, outgoing_values
+from ventanilla.live.events import after_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +180,5 @@ async def _queue_alerts(session: AsyncSession, changes: Sequence[tuple[str, Ship
         .where(among(Conversation.id, {m["conversation_id"] for m in messages}))
         .values(last_message_at=func.greatest(Conversation.last_message_at, now), updated_at=now)
     )
-    for message in messages:
-        after_commit(
-            session,
-            MessageCreated(
-                service_point_id=message["service_point_id"],
-                conversation_id=message["conversation_id"],
-                message_id=message["id"],
-                direction=Direction.OUT,
-                sender_type=SenderType.BOT,
-            ),
-        )
+    after_commit(session, *(outgoing_created(message) for message in messages))
     return len(messages)

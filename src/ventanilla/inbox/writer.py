@@ -26,6 +26,7 @@ from ventanilla.db.models import (
     MessageType,
     SenderType,
 )
+from ventanilla.live.events import MessageCreated
 
 if TYPE_CHECKING:  # plain value objects of the transport boundary; the inbox does not depend on WhatsApp
     from ventanilla.media.services import AcceptedUpload
@@ -125,6 +126,17 @@ def outgoing_values(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def outgoing_created(values: dict[str, Any]) -> MessageCreated:
+    """The live event of an OUT message written from `outgoing_values` (queue it with `after_commit`)."""
+    return MessageCreated(
+        service_point_id=values["service_point_id"],
+        conversation_id=values["conversation_id"],
+        message_id=values["id"],
+        direction=Direction.OUT,
+        sender_type=values["sender_type"],
+    )
 
 
 def phone_takeover_event_values(conversation_id: UUID, service_point_id: UUID, now: datetime) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from ventanilla.db.arrays import insert_rows
-from ventanilla.db.models import ConversationStatus, Direction, Message, SenderType
-from ventanilla.inbox.writer import outgoing_values
+from ventanilla.db.models import ConversationStatus, Message, SenderType
+from ventanilla.inbox.writer import outgoing_created, outgoing_values
 from ventanilla.lifecycle.csat import THANKS
-from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
+from ventanilla.live.events import ConversationUpdated, after_commit
 
 REOPEN_REASON = "el cliente escribió de nuevo"
 
@@ -103,16 +103,7 @@ async def customer_returned(session: AsyncSession, returned: Sequence[Returned],
         await connection.execute(insert_rows(Message.__table__, thanks))
     after_commit(
         session,
-        *(
-            MessageCreated(
-                service_point_id=values["service_point_id"],
-                conversation_id=values["conversation_id"],
-                message_id=values["id"],
-                direction=Direction.OUT,
-                sender_type=SenderType.BOT,
-            )
-            for values in thanks
-        ),
+        *(outgoing_created(values) for values in thanks),
         *(
             ConversationUpdated(
                 service_point_id=row.service_point_id,

@@ -31,7 +31,6 @@ from ventanilla.db.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
-    Direction,
     Media,
     Message,
     SenderType,
@@ -39,8 +38,8 @@ from ventanilla.db.models import (
     ToolCall,
 )
 from ventanilla.db.session import SessionFactory
-from ventanilla.inbox.writer import handoff_event_values, outgoing_values
-from ventanilla.live.events import HandoffRequested, MessageCreated, MessageUpdated, after_commit
+from ventanilla.inbox.writer import handoff_event_values, outgoing_created, outgoing_values
+from ventanilla.live.events import HandoffRequested, MessageUpdated, after_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +139,7 @@ class Decisions:
                     if alerts.cancel_all:
                         cancelled.append(request.conversation_id)
                     subscribed.extend((request.conversation_id, request.service_point_id, n) for n in alerts.subscribe)
-                after_commit(
-                    session,
-                    MessageCreated(
-                        service_point_id=request.service_point_id,
-                        conversation_id=request.conversation_id,
-                        message_id=reply["id"],
-                        direction=Direction.OUT,
-                        sender_type=SenderType.BOT,
-                    ),
-                )
+                after_commit(session, outgoing_created(reply))
                 if reason := decision.handoff_reason:
                     handoffs.append({"cid": request.conversation_id, "why": reason})
                     events.append(
