@@ -38,7 +38,13 @@ from ventanilla.db.models import (
 )
 
 Client = AsyncTestClient[Litestar]
-ADMIN_ONLY = {("POST", "/members"), ("DELETE", "/members/{user_id:uuid}"), ("DELETE", "")}
+ADMIN_ONLY = {
+    ("POST", "/members"),
+    ("DELETE", "/members/{user_id:uuid}"),
+    ("DELETE", ""),
+    ("GET", "/whatsapp/cloud"),
+    ("PUT", "/whatsapp/cloud"),
+}
 SUPERVISOR_ONLY = {("PATCH", "")}
 STREAMS = {("GET", "/events")}  # answers forever when allowed: its allowed side is tested in tests/live
 BODIES = {
@@ -59,6 +65,13 @@ BODIES = {
     ("POST", "/conversations/{conversation_id:uuid}/messages"): {"content": "hola"},
     ("POST", "/conversations/{conversation_id:uuid}/notes"): {"content": "nota interna"},
     ("PUT", "/conversations/{conversation_id:uuid}/labels"): ["reclamo"],
+    ("PUT", "/whatsapp/cloud"): {
+        "phoneNumberId": "106540352242922",
+        "accessToken": "token-of-the-matrix",
+        "appSecret": "secret-of-the-matrix",
+        "verifyToken": "verify-of-the-matrix",
+    },
+    ("POST", "/conversations/{conversation_id:uuid}/templates"): {"name": "aviso", "language": "es"},
 }
 PREFIX = "/api/service-points/{sp_id:uuid}"
 

@@ -42,7 +42,9 @@ from ventanilla.delivery.worker import DeliveryPolicy, DeliveryWorker
 from ventanilla.faq.controllers import GlobalFaqController, PointFaqController
 from ventanilla.health import HealthController
 from ventanilla.http_errors import (
+    CLOUD_ERRORS,
     MEDIA_ERROR_STATUS,
+    cloud_error_handler,
     database_error_handler,
     log_uncaught,
     media_error_handler,
@@ -61,32 +63,48 @@ from ventanilla.media.retention import MediaRetention
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.openapi import ClosedStructs, DocumentedErrors
-from ventanilla.pipeline import InboundPipeline, PipelinePolicy
+from ventanilla.pipeline import ARRIVALS_CHANNEL, InboundPipeline, Outcome, PipelinePolicy
 from ventanilla.privacy import RedactPrivate
 from ventanilla.quarantine.controllers import QuarantineController
 from ventanilla.reports.controllers import ReportController
+from ventanilla.secret_box import SecretBox
 from ventanilla.service_points.controllers import MemberController, ServicePointController
 from ventanilla.shipments.controllers import ShipmentController
 from ventanilla.web import build_web_router, template_config
 from ventanilla.webhooks.controllers import WebhookController
 from ventanilla.webhooks.dispatcher import WebhookDispatcher, WebhookPolicy
 from ventanilla.webhooks.outbox import Subscriptions
+from ventanilla.whatsapp.cloud.controllers import CloudAccountController, CloudWebhookController
+from ventanilla.whatsapp.cloud.transport import CloudTransport
+from ventanilla.whatsapp.cloud.webhook import CloudWebhook
 from ventanilla.whatsapp.commands import KNOWN_ERRORS, AnyCommand, PointSessions
 from ventanilla.whatsapp.controllers import WhatsappController, WhatsappStatusController
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.manager import SessionManager, SessionPolicy
+from ventanilla.whatsapp.routing import PointTransports
 from ventanilla.whatsapp.simulator import SimulatorTransport
 from ventanilla.whatsapp.simulator_controllers import SimulatorController
-from ventanilla.whatsapp.transport import ChatEvent, Reaction, Receipt, Transport
+from ventanilla.whatsapp.transport import ChatEvent, DeliveryFailed, Reaction, Receipt, Transport
 
 
-def _transport(settings: Settings, policy: SessionPolicy, sessions: SessionFactory) -> Transport:
+def _web_transport(settings: Settings, policy: SessionPolicy, sessions: SessionFactory) -> Transport:
+    """What `web` points use (WHATSAPP_TRANSPORT); `cloud` points always use the Cloud API."""
     if settings.whatsapp_transport == "simulator":
         return SimulatorTransport(sessions, qr_seconds=(policy.qr_first_seconds, policy.qr_next_seconds))
     from ventanilla.whatsapp.neonize import NeonizeTransport  # the only importer of neonize, loaded on demand
 
     in_postgres = settings.whatsapp_session_store == "postgres"
     return NeonizeTransport(session_database_url=settings.require_database_url() if in_postgres else None)
+
+
+def _resume_if_ours(pipeline: InboundPipeline, leases: PointLeases, payload: str) -> None:
+    """Another replica stored messages of a point (Meta's webhook reached it): answer them if the point is ours."""
+    try:
+        point_id = UUID(payload)
+    except ValueError:
+        return
+    if leases.holds(point_id):
+        pipeline.resume_point(point_id)
 
 
 # Raised by services for bad requests and mapped to 404/409 by advanced-alchemy: no stack trace in the log.
@@ -122,21 +140,28 @@ def create_app(
     publish.peers = leases.has_peers  # relay live events only while another replica is alive
     hub.listen(CLUSTER_CHANNEL, on_cluster_news(leases))
     session_policy = session_policy or SessionPolicy()
-    transport = _transport(settings, session_policy, alchemy.get_session)
+    secret_box = SecretBox(settings.secret_keys)
+    web = _web_transport(settings, session_policy, alchemy.get_session)
+    cloud = CloudTransport(alchemy.get_session, secret_box, settings.whatsapp_cloud_api_base)
+    transport = PointTransports(web, cloud, alchemy.get_session)
     pipeline_policy = pipeline_policy or PipelinePolicy()
     bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)
     credentials = CredentialStore(settings.auth_sessions_dir)
 
     async def receive(point_id: UUID, event: ChatEvent) -> object:
-        if isinstance(event, Receipt | Reaction):
+        """From a socket (ours) or from Meta's webhook (any replica: the owner answers, told by NOTIFY)."""
+        if isinstance(event, Receipt | Reaction | DeliveryFailed):
             return await feedback.apply(point_id, event)
-        arrival = await pipeline.receive(point_id, event)  # bound below: sockets -> pipeline -> outbox -> sockets
+        ours = leases.holds(point_id)
+        arrival = await pipeline.receive(point_id, event, answer=ours)  # bound below: sockets -> pipeline -> outbox
+        if not ours and arrival.outcome is Outcome.STORED:
+            hub.notify(ARRIVALS_CHANNEL, str(point_id))
         if event.media is not None and arrival.stored is not None:
             downloads.notify()  # its file is PENDING: fetch it now rather than at the next sweep
         return arrival
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, leases, session_policy)
-    simulator = transport if isinstance(transport, SimulatorTransport) else None
+    simulator = web if isinstance(web, SimulatorTransport) else None
     point_sessions = PointSessions(sessions, alchemy.get_session, simulator)
     commands = PointCommands(
         alchemy.get_session, leases, hub, AnyCommand, point_sessions.handle, KNOWN_ERRORS, command_policy
@@ -159,7 +184,8 @@ def create_app(
         media_dir=settings.media_path,  # the bot reads photos and voice notes from there
         owned=leases.held,  # with several replicas, each answers the points it owns
     )
-    leases.watch(pipeline.taken_over)
+    leases.watch(pipeline.resume_point)
+    hub.listen(ARRIVALS_CHANNEL, lambda payload: _resume_if_ours(pipeline, leases, payload))
     downloads = MediaDownloader(
         alchemy.get_session,
         sessions,
@@ -233,6 +259,8 @@ def create_app(
         ClusterController,
         ApiKeyController,
         WebhookController,
+        CloudAccountController,
+        CloudWebhookController,
         build_web_router(),
     ]
     state = {"settings": settings, "jwt_auth": jwt_auth, "login_throttle": LoginThrottle()}
@@ -240,6 +268,7 @@ def create_app(
     state["live_publisher"] = publish
     state["webhook_subscriptions"] = subscriptions
     state.update(sessions=point_sessions, delivery=delivery, media=media, media_downloads=downloads, leases=leases)
+    state.update(secret_box=secret_box, cloud=cloud, cloud_webhook=CloudWebhook(secret_box, receive))
     if simulator is not None:
         route_handlers.append(SimulatorController)
         state["simulator"] = simulator
@@ -260,6 +289,7 @@ def create_app(
             SQLAlchemyError: database_error_handler,
             MediaError: media_error_handler,
             NoOwnerError: no_owner_handler,
+            **dict.fromkeys(CLOUD_ERRORS, cloud_error_handler),
         },
         template_config=template_config(),
         state=State(state),
@@ -285,6 +315,7 @@ def create_app(
                 *EXPECTED_REPOSITORY_ERRORS,
                 *MEDIA_ERROR_STATUS,
                 NoOwnerError,  # a point changing hands between replicas: the client tries again
+                *CLOUD_ERRORS,
             },
         ),
     )

@@ -39,6 +39,8 @@ DEFAULT_MEDIA_RETENTION_DAYS = 180
 MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JWT_SECRET_FILE = "jwt_secret"
+SECRET_KEY_FILE = "secret-key"  # encrypts stored third-party secrets when VENTANILLA_SECRET_KEY is not set
+DEFAULT_CLOUD_API_BASE = "https://graph.facebook.com/v21.0"
 _Choice = TypeVar("_Choice", bound=str)
 
 
@@ -73,6 +75,9 @@ class Settings:
     whatsapp_session_store: SessionStore = "files"  # where WhatsApp-Web credentials live (postgres: any replica)
     replica_id: str = "replica"  # this process among the replicas sharing the database (`/api/cluster`, logs)
     database_pool_size: int = 30  # connections this process keeps; a third more in bursts (replicas share a limit)
+    # Encrypt stored third-party secrets (Cloud API tokens): the first encrypts, every one decrypts (rotation).
+    secret_keys: tuple[str, ...] = ()
+    whatsapp_cloud_api_base: str = DEFAULT_CLOUD_API_BASE  # the Graph API, version included (tests: a local fake)
 
     @property
     def media_path(self) -> Path:
@@ -141,6 +146,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         ),
         replica_id=_replica_id(get("VENTANILLA_REPLICA_ID"), data_dir),
         database_pool_size=_whole_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 30, 2, 1000),
+        secret_keys=_secret_keys(get("VENTANILLA_SECRET_KEY"), data_dir),
+        whatsapp_cloud_api_base=(
+            _http_url("WHATSAPP_CLOUD_API_BASE", get("WHATSAPP_CLOUD_API_BASE")) or DEFAULT_CLOUD_API_BASE
+        ).rstrip("/"),
     )
 
 
@@ -210,7 +219,7 @@ def _http_url(name: str, raw: str | None) -> str | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an http(s) URL such as https://api.openai.com/v1")
+        raise ConfigError(f"{name} must be an http(s) URL with a host, such as https://example.com/v1")
     return raw
 
 
@@ -286,17 +295,32 @@ def _jwt_secret(raw: str | None, data_dir: Path, environment: Environment) -> st
         return raw
     if environment == "production":
         raise ConfigError("JWT_SECRET must be set when VENTANILLA_ENV=production")
-    secret_file = data_dir / JWT_SECRET_FILE
+    return _kept_secret(data_dir / JWT_SECRET_FILE, "the generated JWT secret")
+
+
+def _secret_keys(raw: str | None, data_dir: Path) -> tuple[str, ...]:
+    """VENTANILLA_SECRET_KEY (several, comma-separated, while rotating: the first encrypts), else a key generated
+    once into the data dir. Replicas must share it: what one encrypts, every other one decrypts."""
+    if raw is None:
+        return (_kept_secret(data_dir / SECRET_KEY_FILE, "the generated secret key"),)
+    keys = tuple(key.strip() for key in raw.split(","))
+    if any(len(key) < MIN_SECRET_LENGTH for key in keys):
+        raise ConfigError(f"VENTANILLA_SECRET_KEY: each key must have at least {MIN_SECRET_LENGTH} characters")
+    return keys
+
+
+def _kept_secret(path: Path, what: str) -> str:
+    """A random secret generated at the first start into `path` (0600), read back on every later start."""
     try:
-        if not secret_file.exists():
-            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
-        secret = secret_file.read_text().strip()
+        secret = path.read_text().strip()
     except FileExistsError:  # another process created it between our check and open
-        secret = secret_file.read_text().strip()
+        secret = path.read_text().strip()
     except OSError as exc:
-        raise ConfigError(f"cannot keep the generated JWT secret in {secret_file}: {exc.strerror}") from None
+        raise ConfigError(f"cannot keep {what} in {path}: {exc.strerror}") from None
     if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"{secret_file} holds a secret shorter than {MIN_SECRET_LENGTH} characters; delete it")
+        raise ConfigError(f"{path} holds a secret shorter than {MIN_SECRET_LENGTH} characters; delete it")
     return secret

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ventanilla.cluster.commands import NoOwnerError
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable, sqlstate
+from ventanilla.inbox.window import ServiceWindowClosedError
 from ventanilla.media.errors import (
     EmptyUploadError,
     MediaError,
@@ -47,7 +48,13 @@ from ventanilla.media.errors import (
     UploadTooLargeError,
 )
 from ventanilla.schemas import E164_PATTERN, EMAIL_PATTERN
+from ventanilla.secret_box import SecretUnreadable
 from ventanilla.text import NO_NUL_PATTERN, VISIBLE_PATTERN, has_nul
+from ventanilla.whatsapp.cloud.accounts import MissingSecretsError
+from ventanilla.whatsapp.cloud.graph import GraphError
+from ventanilla.whatsapp.cloud.inbound import WebhookError
+from ventanilla.whatsapp.cloud.templates import TemplateNotUsableError, TemplatesUnavailableError
+from ventanilla.whatsapp.cloud.webhook import SignatureError
 
 
 class ConflictException(ClientException):
@@ -186,4 +193,42 @@ def media_error_handler(request: Request[Any, Any, Any], exc: MediaError) -> Res
 def no_owner_handler(request: Request[Any, Any, Any], exc: NoOwnerError) -> Response[Any]:
     """A point's socket is changing hands between replicas (or its owner did not answer): 503, try again shortly."""
     error = ServiceUnavailableException(str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS})
+    return create_exception_response(request, error)
+
+
+# The Cloud API's refusals, registered for each of these in `create_app`.
+CLOUD_ERRORS = (
+    SignatureError,
+    WebhookError,
+    MissingSecretsError,
+    TemplateNotUsableError,
+    TemplatesUnavailableError,
+    ServiceWindowClosedError,
+    GraphError,
+    SecretUnreadable,
+)
+
+
+def cloud_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """401 a webhook body not signed by its point's app; 400 one that is not Meta's, or a first setup without its
+    secrets; 422 a template that is not approved or does not fit; 409 no templates here, or the 24-hour window is
+    closed; 503 Meta unreachable or busy (or the secrets sealed with another key); 502 Meta refused."""
+    error: HTTPException
+    if isinstance(exc, SignatureError):
+        error = HTTPException(status_code=401, detail=str(exc))
+    elif isinstance(exc, WebhookError):
+        error = HTTPException(status_code=400, detail=str(exc))
+    elif isinstance(exc, MissingSecretsError):
+        extra = [{"key": field, "message": "required the first time", "source": "body"} for field in exc.fields]
+        error = HTTPException(status_code=400, detail=str(exc), extra=extra)
+    elif isinstance(exc, TemplateNotUsableError):
+        error = HTTPException(status_code=422, detail=str(exc), extra=[{"key": exc.field, "message": str(exc)}])
+    elif isinstance(exc, TemplatesUnavailableError | ServiceWindowClosedError):
+        error = ConflictException(str(exc))
+    elif isinstance(exc, GraphError) and (exc.retryable or exc.status == 0):
+        error = ServiceUnavailableException(str(exc), headers={"Retry-After": str(int(exc.retry_after or 5))})
+    elif isinstance(exc, GraphError):
+        error = HTTPException(status_code=502, detail=str(exc))
+    else:
+        error = ServiceUnavailableException(str(exc))
     return create_exception_response(request, error)

@@ -86,7 +86,7 @@ class Metrics:
         _INBOUND_BY_OUTCOME[outcome].labels(str(point_id)).inc()
 
     def receipt(self, point_id: UUID, status: str) -> None:
-        """An outgoing message the customer's phone acknowledged: DELIVERED or READ."""
+        """An outgoing message the phone acknowledged (DELIVERED, READ), or WhatsApp failed later (FAILED)."""
         RECEIPTS.labels(str(point_id), status).inc()
 
     def limited(self, point_id: UUID, limit: str) -> None:

@@ -55,7 +55,13 @@ async def test_admin_pushes_an_event_that_moves_the_shipment(
     body = [event("aaa-123 456", "IN_TRANSIT", at, origin="Loja"), event("ZZZ999999")]
     response = await client.post(EVENTS, json=body, headers=shipments.admin.headers)
     assert response.status_code == 202, response.text
-    assert response.json() == {"stored": 2, "duplicates": 0, "unknown": ["ZZZ999999"], "alertsQueued": 0}
+    assert response.json() == {
+        "stored": 2,
+        "duplicates": 0,
+        "unknown": ["ZZZ999999"],
+        "alertsQueued": 0,
+        "alertsHeld": 0,
+    }
     shipment = await _shipment(session, "AAA123456")
     assert (shipment.status, shipment.last_update, shipment.origin, shipment.destination) == (
         ShipmentStatus.IN_TRANSIT,
@@ -78,6 +84,7 @@ async def test_a_repeated_event_is_ignored_and_an_older_one_is_not_applied(
         "duplicates": 2,
         "unknown": [],
         "alertsQueued": 0,
+        "alertsHeld": 0,
     }
     older = await client.post(
         EVENTS, json=[event(status="EXCEPTION", at=at - timedelta(hours=1))], headers=shipments.admin.headers
@@ -94,7 +101,13 @@ async def test_keys_with_shipments_write_only_for_shipments_they_reach(
     response = await client.post(EVENTS, json=[event("AAA123456"), event("BBB123456")], headers=bearer(key_a))
     assert response.status_code == 202, response.text
     # another branch's shipment: as if it did not exist, and its event is not stored
-    assert response.json() == {"stored": 1, "duplicates": 0, "unknown": ["BBB123456"], "alertsQueued": 0}
+    assert response.json() == {
+        "stored": 1,
+        "duplicates": 0,
+        "unknown": ["BBB123456"],
+        "alertsQueued": 0,
+        "alertsHeld": 0,
+    }
     assert (await _shipment(session, "AAA123456")).status == ShipmentStatus.IN_TRANSIT
     assert (await _shipment(session, "BBB123456")).status == ShipmentStatus.CREATED
     every_point = (await create_key(client, shipments, ["shipments:write"], None))["key"]

@@ -21,16 +21,22 @@ from ventanilla.alerts import texts
 from ventanilla.alerts.schemas import EventsAccepted, ShipmentEventIn
 from ventanilla.db.arrays import among, insert_rows
 from ventanilla.db.models import (
+    SHIPMENT_STATUS_LABELS,
+    CloudAccount,
     Conversation,
+    Direction,
     Message,
     SenderType,
+    ServicePoint,
     Shipment,
     ShipmentAlert,
     ShipmentEvent,
     ShipmentStatus,
 )
+from ventanilla.inbox.window import SERVICE_WINDOW
 from ventanilla.inbox.writer import outgoing_created, outgoing_values
 from ventanilla.live.events import after_commit
+from ventanilla.whatsapp.transport import TemplateSend  # a plain value: what the delivery worker sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,13 @@ async def record_events(
     storable = [event for event in events if event.tracking_number not in hidden]
     stored = await _store(connection, storable, now)
     changes = await _apply(connection, shipments, hidden, stored, now)
-    queued = await _queue_alerts(session, changes, now)
+    queued, held = await _queue_alerts(session, changes, now)
     return EventsAccepted(
-        stored=len(stored), duplicates=len(storable) - len(stored), unknown=unknown, alerts_queued=queued
+        stored=len(stored),
+        duplicates=len(storable) - len(stored),
+        unknown=unknown,
+        alerts_queued=queued,
+        alerts_held=held,
     )
 
 
@@ -154,26 +164,58 @@ async def _apply(
     return changes
 
 
-async def _queue_alerts(session: AsyncSession, changes: Sequence[tuple[str, ShipmentStatus]], now: datetime) -> int:
+async def _queue_alerts(
+    session: AsyncSession, changes: Sequence[tuple[str, ShipmentStatus]], now: datetime
+) -> tuple[int, int]:
     """One PENDING bot message per active subscription of each changed shipment, through the point that answered
-    the customer. Every point is WhatsApp-Web today, so any time is fine to write.
-    TODO(cloud-api): a `cloud` point may only write freely within 24 hours of the customer's last message; outside
-    it an alert needs an approved template. Filter or switch to a template here when Cloud API points exist."""
+    the customer; (queued, held back). A Cloud API point may write freely only within 24 hours of the customer's
+    last message: outside that window the alert goes as the point's alert template ({{1}} tracking number, {{2}}
+    status) when it has one, and is held back otherwise (Meta would refuse free text)."""
     if not changes:
-        return 0
+        return 0, 0
     connection = await session.connection()
     status_of = dict(changes)
+    last_inbound = (
+        select(func.max(Message.timestamp))
+        .where(Message.conversation_id == ShipmentAlert.conversation_id, Message.direction == Direction.IN)
+        .scalar_subquery()
+    )
     subscriptions = await connection.execute(
-        select(ShipmentAlert.conversation_id, ShipmentAlert.service_point_id, ShipmentAlert.tracking_number)
+        select(
+            ShipmentAlert.conversation_id,
+            ShipmentAlert.service_point_id,
+            ShipmentAlert.tracking_number,
+            ServicePoint.transport,
+            last_inbound.label("last_inbound"),
+            CloudAccount.alert_template_name,
+            CloudAccount.alert_template_language,
+        )
+        .join(ServicePoint, ServicePoint.id == ShipmentAlert.service_point_id)
+        .outerjoin(CloudAccount, CloudAccount.service_point_id == ShipmentAlert.service_point_id)
         .where(among(ShipmentAlert.tracking_number, sorted(status_of)), ShipmentAlert.cancelled_at.is_(None))
         .order_by(ShipmentAlert.conversation_id, ShipmentAlert.tracking_number)
     )
-    messages = [
-        outgoing_values(conversation_id, point_id, texts.status_change(number, status_of[number]), SenderType.BOT, now)
-        for conversation_id, point_id, number in subscriptions.all()
-    ]
+    messages, held = [], 0
+    for row in subscriptions.all():
+        status = status_of[row.tracking_number]
+        text = texts.status_change(row.tracking_number, status)
+        values = outgoing_values(row.conversation_id, row.service_point_id, text, SenderType.BOT, now)
+        window_closed = row.transport == "cloud" and (
+            row.last_inbound is None or row.last_inbound + SERVICE_WINDOW <= now
+        )
+        if window_closed:
+            if not (row.alert_template_name and row.alert_template_language):
+                held += 1
+                continue
+            template = TemplateSend(
+                row.alert_template_name,
+                row.alert_template_language,
+                (row.tracking_number, SHIPMENT_STATUS_LABELS[status]),
+            )
+            values["details"] = template.as_details()
+        messages.append(values)
     if not messages:
-        return 0
+        return 0, held
     await connection.execute(insert(Message.__table__), messages)
     await connection.execute(
         update(Conversation)
@@ -181,4 +223,4 @@ async def _queue_alerts(session: AsyncSession, changes: Sequence[tuple[str, Ship
         .values(last_message_at=func.greatest(Conversation.last_message_at, now), updated_at=now)
     )
     after_commit(session, *(outgoing_created(message) for message in messages))
-    return len(messages)
+    return len(messages), held

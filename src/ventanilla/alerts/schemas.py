@@ -32,9 +32,12 @@ ShipmentEventBatch = Annotated[
 
 class EventsAccepted(CamelStruct):
     """`stored`: events new to us; `duplicates`: already received (ignored); `unknown`: tracking numbers without a
-    shipment this caller reaches (their events are stored, nothing else happens); `alertsQueued`: messages queued."""
+    shipment this caller reaches (their events are stored, nothing else happens); `alertsQueued`: messages queued;
+    `alertsHeld`: alerts not sent because a Cloud API point's 24-hour window was closed and it has no alert
+    template."""
 
     stored: int
     duplicates: int
     unknown: list[str]
     alerts_queued: int
+    alerts_held: int = 0

@@ -149,12 +149,16 @@ def _enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
     return Enum(enum_class, name=name, native_enum=False, create_constraint=True, length=24, validate_strings=True)
 
 
+POINT_TRANSPORTS = ("web", "cloud")  # WhatsApp Web linked by QR (neonize, or the simulator); Meta's Cloud API
+
+
 class ServicePoint(UUIDAuditBase):
     """A branch with its own WhatsApp number and session."""
 
     __tablename__ = "service_point"
     __table_args__ = (
         CheckConstraint(f"phone_number ~ '{E164_CHECK}'", name="phone_number_e164"),
+        CheckConstraint("transport IN ('web', 'cloud')", name="transport_known"),
         CheckConstraint("auto_resolve_hours BETWEEN 1 AND 8760", name="auto_resolve_hours_range"),
         CheckConstraint("assignment_timeout_minutes BETWEEN 1 AND 1440", name="assignment_timeout_range"),
     )
@@ -174,6 +178,7 @@ class ServicePoint(UUIDAuditBase):
     auto_resolve_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     assignment_timeout_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     csat_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    transport: Mapped[str] = mapped_column(String(8), default="web", server_default="web")
 
 
 Index("uq_service_point_name_lower", func.lower(ServicePoint.name), unique=True)
@@ -221,6 +226,29 @@ class Membership(DefaultBase):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
 
     user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class CloudAccount(DefaultBase):
+    """A point's WhatsApp Cloud API number (migration 0014). The token and the app secret are sealed with
+    `SecretBox` (Meta needs them back in clear); the verify token is only compared, so only its SHA-256 is kept."""
+
+    __tablename__ = "cloud_account"
+    __table_args__ = (
+        CheckConstraint("phone_number_id ~ '^[0-9]{1,32}$'", name="phone_number_id_digits"),
+        CheckConstraint("business_account_id ~ '^[0-9]{1,32}$'", name="business_account_id_digits"),
+    )
+
+    service_point_id: Mapped[UUID] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"), primary_key=True)
+    phone_number_id: Mapped[str] = mapped_column(String(32), unique=True)
+    business_account_id: Mapped[str | None] = mapped_column(String(32))
+    access_token: Mapped[str] = mapped_column(Text)
+    app_secret: Mapped[str] = mapped_column(Text)
+    verify_token_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # The approved template a shipment alert is sent as outside the 24-hour window ({{1}} tracking number, {{2}}
+    # status); without one, such an alert is not sent (Meta would refuse free text).
+    alert_template_name: Mapped[str | None] = mapped_column(String(512))
+    alert_template_language: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
 
 
 class Conversation(UUIDAuditBase):

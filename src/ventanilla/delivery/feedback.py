@@ -1,4 +1,4 @@
-"""Feedback from the customer's phone on messages already stored: receipts and reactions.
+"""Feedback from the customer's phone on messages already stored: receipts, reactions, and late failures.
 
 Receipts: the customer's phone says our messages reached it (DELIVERED) or were opened (READ).
 
@@ -8,6 +8,9 @@ way the phone has the message, so it counts, the send is dated if it was not, an
 delivery worker only ever picks PENDING messages, so nothing is sent twice). Only this point's outgoing messages
 are touched, by the provider ids its socket returned. Receipts arriving together are written in one transaction;
 each message that moved is published live once it is committed.
+
+A late failure (the Cloud API accepted a send, then says it could not deliver it) marks a SENT message FAILED with
+WhatsApp's reason, which the agent reads and may retry; it never undoes a DELIVERED or READ.
 
 A reaction puts its emoji on the message it reacts to (an empty one takes it off); it is not a message, and wakes
 no bot. A reaction to a message this point does not have is dropped.
@@ -33,7 +36,7 @@ from ventanilla.db.session import SessionFactory
 from ventanilla.live.events import MessageStatusChanged, MessageUpdated, after_commit
 from ventanilla.metrics import Metrics
 from ventanilla.text import storable
-from ventanilla.whatsapp.transport import Reaction, Receipt
+from ventanilla.whatsapp.transport import DeliveryFailed, Reaction, Receipt
 
 logger = logging.getLogger(__name__)
 MAX_WAITING = 100_000  # receipts and reactions kept while the database is away; beyond that the oldest ticks are lost
@@ -62,13 +65,25 @@ _REACT = text(
     RETURNING message.id, message.service_point_id, message.conversation_id
     """
 )
+_FAIL = text(
+    """
+    UPDATE message SET delivery_status = 'FAILED', delivery_error = failure.reason, next_attempt_at = NULL,
+        updated_at = :now
+    FROM unnest(CAST(:points AS uuid[]), CAST(:ids AS text[]), CAST(:reasons AS text[]))
+        AS failure (point_id, provider_id, reason)
+    WHERE message.service_point_id = failure.point_id AND message.provider_message_id = failure.provider_id
+        AND message.direction = 'OUT' AND message.delivery_status IN ('PENDING', 'SENT')
+    RETURNING message.id, message.service_point_id, message.conversation_id
+    """
+)
 MAX_EMOJI_CHARS = 32
+MAX_REASON_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
 class _Acknowledged:
     point_id: UUID
-    event: Receipt | Reaction
+    event: Receipt | Reaction | DeliveryFailed
 
 
 class Feedback:
@@ -79,9 +94,11 @@ class Feedback:
         self._waiting: list[_Acknowledged] = []  # arrived while the database was away
         self._retrying: asyncio.Task[None] | None = None
 
-    async def apply(self, point_id: UUID, event: Receipt | Reaction) -> None:
+    async def apply(self, point_id: UUID, event: Receipt | Reaction | DeliveryFailed) -> None:
         if isinstance(event, Reaction):
             event = replace(event, emoji=storable(event.emoji)[:MAX_EMOJI_CHARS])
+        elif isinstance(event, DeliveryFailed):
+            event = replace(event, reason=storable(event.reason)[:MAX_REASON_CHARS])
         acknowledged = _Acknowledged(point_id, event)
         try:
             await self._writes.submit(acknowledged)
@@ -153,6 +170,28 @@ class Feedback:
                             conversation_id=conversation_id,
                             message_id=message_id,
                             delivery_status=status,
+                        ),
+                    )
+            failures = [item for item in acknowledged if isinstance(item.event, DeliveryFailed)]
+            if failures:
+                rows = await connection.execute(
+                    _FAIL,
+                    {
+                        "now": now,
+                        "points": [item.point_id for item in failures],
+                        "ids": [item.event.provider_message_id for item in failures],
+                        "reasons": [item.event.reason for item in failures],
+                    },
+                )
+                for message_id, point_id, conversation_id in rows:
+                    moved.append((point_id, DeliveryStatus.FAILED))
+                    after_commit(
+                        session,
+                        MessageStatusChanged(
+                            service_point_id=point_id,
+                            conversation_id=conversation_id,
+                            message_id=message_id,
+                            delivery_status=DeliveryStatus.FAILED,
                         ),
                     )
             reactions = [item for item in acknowledged if isinstance(item.event, Reaction)]

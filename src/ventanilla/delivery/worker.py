@@ -46,7 +46,7 @@ from ventanilla.draining import drain
 from ventanilla.live.events import MessageStatusChanged, after_commit
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics
-from ventanilla.whatsapp.transport import OutgoingMedia, TransportError
+from ventanilla.whatsapp.transport import OutgoingMedia, TemplateSend, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class Sender(Protocol):
         self, point_id: UUID, to_phone: str, media: OutgoingMedia, caption: str, message_id: str
     ) -> str: ...
 
+    async def send_template(self, point_id: UUID, to_phone: str, template: TemplateSend) -> str: ...
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
@@ -116,6 +118,7 @@ class _Due:
     sha256: str | None = None  # the file an agent attached (under MEDIA_DIR)
     mime_type: str | None = None
     file_name: str | None = None
+    details: dict[str, Any] | None = None  # a template's name and parameters (Cloud API), among others
 
 
 _Outcome = tuple[_Due, str | None, TransportError | None]  # the message, its provider id when sent, or the error
@@ -220,6 +223,7 @@ class DeliveryWorker:
                     Media.sha256,
                     Media.mime_type,
                     Media.file_name,
+                    Message.details,
                 )
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .outerjoin(Media, Media.message_id == Message.id)
@@ -270,7 +274,9 @@ class DeliveryWorker:
         provider_id = None
         try:
             async with asyncio.timeout(self.policy.send_timeout_seconds):
-                if due.type is MessageType.TEXT:
+                if (template := TemplateSend.from_details(due.details)) is not None:
+                    provider_id = await self.sender.send_template(due.point_id, due.to, template)
+                elif due.type is MessageType.TEXT:
                     provider_id = await self.sender.send_text(due.point_id, due.to, due.text, due.provider_id)
                 else:
                     media = await self._attachment(due)

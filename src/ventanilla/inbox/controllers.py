@@ -67,6 +67,8 @@ from ventanilla.media.services import AcceptedUpload, accept_upload
 from ventanilla.pagination import decode_cursor, encode_cursor
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.text import has_nul
+from ventanilla.whatsapp.cloud.schemas import TemplateSendRequest
+from ventanilla.whatsapp.cloud.templates import CloudTemplates
 
 CONVERSATION = "/{conversation_id:uuid}"
 UPLOAD_FIELD = "file"
@@ -353,6 +355,29 @@ class InboxController(Controller):
         content, attachment = await _agent_message(request)
         sent = await inbox.send(service_point.id, conversation_id, request.user, content, attachment)
         await inbox.session.commit()  # the outbox row must exist before the worker looks for it
+        request.app.state.delivery.notify()
+        return _message(sent)
+
+    @post(
+        CONVERSATION + "/templates",
+        summary="Send an approved message template (Cloud API points)",
+        description="What reopens a conversation after the customer's 24-hour window closed. The template must be "
+        "approved for the point's number (`GET .../whatsapp/cloud/templates`) and take exactly these parameters.",
+        opt={"scope": "messages:send"},
+    )
+    async def send_template(
+        self,
+        request: Request[User, Token, State],
+        conversation_id: FromPath[UUID],
+        data: JSONBody[TemplateSendRequest],
+        service_point: NamedDependency[ServicePoint],
+        inbox: NamedDependency[InboxService],
+    ) -> MessageRead:
+        await inbox.get(service_point.id, conversation_id)  # 404 before asking Meta
+        templates = CloudTemplates(inbox.session, request.app.state.cloud)
+        template, text = await templates.prepare(service_point.id, data.name, data.language, list(data.parameters))
+        sent = await inbox.send(service_point.id, conversation_id, request.user, text, template=template.as_details())
+        await inbox.session.commit()
         request.app.state.delivery.notify()
         return _message(sent)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -71,6 +71,7 @@ from ventanilla.inbox.schemas import (
     QUOTE_CHARS,
     ConversationUpdate,
 )
+from ventanilla.inbox.window import ensure_window_open
 from ventanilla.inbox.writer import UNCHANGED, ConversationWriter
 from ventanilla.lifecycle.csat import ask_if_resolved
 from ventanilla.live.events import ConversationUpdated, MessageCreated, after_commit
@@ -334,14 +335,19 @@ class InboxService:
         actor: User,
         content: str,
         attachment: AcceptedUpload | None = None,
+        *,
+        template: dict[str, Any] | None = None,
     ) -> ThreadMessage:
         """An agent's reply (a text, or a file with an optional caption), queued in the outbox of this point; a BOT
-        conversation becomes the agent's."""
+        conversation becomes the agent's. On a Cloud API point, outside the 24-hour window only an approved
+        `template` may be sent (`content` is then its rendered text, what the agent sees)."""
         conversation = await self.get(point_id, conversation_id, for_update=True)
+        if template is None:
+            await ensure_window_open(self.session, point_id, conversation.id)
         writer = ConversationWriter(self.session)
         writer.agent_replies(conversation, actor.id)
         message, media = writer.queue_outgoing(
-            conversation, content, SenderType.AGENT, sender_user_id=actor.id, attachment=attachment
+            conversation, content, SenderType.AGENT, sender_user_id=actor.id, attachment=attachment, details=template
         )
         await self.session.flush()
         after_commit(
@@ -373,6 +379,8 @@ class InboxService:
             raise NotFoundError(detail="message not found")
         if message.delivery_status is not DeliveryStatus.FAILED:
             raise NotRetryableError(message.delivery_status)
+        if "template" not in (message.details or {}):
+            await ensure_window_open(self.session, point_id, conversation_id)
         message.delivery_status = DeliveryStatus.PENDING
         message.attempts = 0
         message.next_attempt_at = datetime.now(UTC)

@@ -187,13 +187,15 @@ class ConversationWriter:
         sender_user_id: UUID | None = None,
         now: datetime | None = None,
         attachment: AcceptedUpload | None = None,
+        details: dict[str, Any] | None = None,
     ) -> tuple[Message, Media | None]:
-        """An OUT message in the outbox (PENDING), with the file an agent attached (already under MEDIA_DIR); the
-        delivery worker sends it after the commit."""
+        """An OUT message in the outbox (PENDING), with the file an agent attached (already under MEDIA_DIR) or the
+        template it is sent as (`details`); the delivery worker sends it after the commit."""
         now = now or datetime.now(UTC)
-        message = Message(
-            **outgoing_values(conversation.id, conversation.service_point_id, content, sender_type, now, sender_user_id)
+        values = outgoing_values(
+            conversation.id, conversation.service_point_id, content, sender_type, now, sender_user_id
         )
+        message = Message(**values, details=details)
         media = None
         if attachment is not None:
             message.type = MessageType(attachment.type)

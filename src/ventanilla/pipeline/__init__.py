@@ -2,6 +2,7 @@
 lanes (one conversation at a time, fair across branches), context (what the bot needs), limits (what a customer
 may cost), decisions (applied in one transaction), recovery (resume, sweep, replay). `flow` puts them in order."""
 
-from ventanilla.pipeline.flow import InboundPipeline, PipelinePolicy
+from ventanilla.pipeline.flow import ARRIVALS_CHANNEL, InboundPipeline, PipelinePolicy
+from ventanilla.pipeline.intake import Outcome
 
-__all__ = ["InboundPipeline", "PipelinePolicy"]
+__all__ = ["ARRIVALS_CHANNEL", "InboundPipeline", "Outcome", "PipelinePolicy"]

@@ -38,6 +38,8 @@ from ventanilla.pipeline.recovery import Recovery, RecoveryPolicy
 from ventanilla.whatsapp.transport import InboundMessage
 
 logger = logging.getLogger(__name__)
+# With several replicas: "messages of this point were stored elsewhere" (payload: the point id), for its owner.
+ARRIVALS_CHANNEL = "ventanilla_arrivals"
 REASON_EXHAUSTED = "El bot no pudo responder estos mensajes después de varios intentos."
 REASON_FLOOD = "El cliente envió muchos mensajes seguidos."
 
@@ -104,8 +106,9 @@ class InboundPipeline:
         self.recovery.stop()
         await self.lanes.drain(self.policy.drain_seconds)
 
-    def taken_over(self, point_id: UUID) -> None:
-        """This replica now owns the point: answer at once what its previous owner stored but did not answer."""
+    def resume_point(self, point_id: UUID) -> None:
+        """Answer at once what is stored but unanswered for a point of ours: one this replica has just taken over,
+        or one whose messages another replica stored (the Cloud API's webhook reaches any replica)."""
         task = asyncio.create_task(self.recovery.resume(None, [point_id]), name=f"resume-{point_id}")
         self._resuming.add(task)
         task.add_done_callback(self._resumed)
@@ -116,10 +119,14 @@ class InboundPipeline:
             error = task.exception()
             logger.warning("resuming a point taken over failed (%s); the sweep takes it", type(error).__name__)
 
-    async def receive(self, service_point_id: UUID, message: InboundMessage) -> Arrival:
-        """Store the message (or keep it safe); hand it to the bot when its conversation is the bot's."""
+    async def receive(self, service_point_id: UUID, message: InboundMessage, *, answer: bool = True) -> Arrival:
+        """Store the message (or keep it safe); hand it to the bot when its conversation is the bot's, unless
+        `answer` is False (another replica owns the point and answers it: `resume_point` there)."""
         arrival = await self.intake.store(service_point_id, message)
-        self._arrived(service_point_id, arrival)
+        if answer:
+            self._arrived(service_point_id, arrival)
+        else:
+            self.metrics.inbound(service_point_id, arrival.outcome.value)
         return arrival
 
     def media_settled(self, point_id: UUID, conversation_id: UUID, message_id: UUID) -> None:

@@ -63,7 +63,7 @@ class ServicePointController(Controller):
         POINT_PATH,
         guards=[requires_point_supervisor],
         summary="Rename a point or change its hours, time zone, auto-resolve, assignment timeout and CSAT (supervisor "
-        "or admin); change its number (admin)",
+        "or admin); change its number or its transport (admin)",
     )
     async def update_point(
         self,
@@ -72,13 +72,20 @@ class ServicePointController(Controller):
         service_point: NamedDependency[ServicePoint],
         service_points: NamedDependency[ServicePointService],
     ) -> ServicePointRead:
-        """The number decides which branch customers reach (and which branch a linked phone belongs to): admins only."""
+        """The number decides which branch customers reach (and which branch a linked phone belongs to), and so does
+        the transport: admins only. A new transport takes over at once (the point's connection restarts)."""
         if data.phone_number is not msgspec.UNSET:
             ensure_admin(request.user, "change a point's phone number")
+        switched = data.transport is not msgspec.UNSET and data.transport != service_point.transport
+        if switched:
+            ensure_admin(request.user, "change a point's WhatsApp transport")
         try:
             point = await service_points.update_point(service_point, data)
         except HoursError as exc:
             raise invalid_field(exc.key, exc.message) from None
+        if switched:
+            await service_points.repository.session.commit()
+            await request.app.state.sessions.for_request(service_points.repository.session).restart(point.id)
         waiting = await service_points.waiting_counts([point.id])
         return ServicePointRead.of(point, waiting.get(point.id, 0))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -22,6 +22,8 @@ TimeZoneName = Annotated[
 ]
 AutoResolveHours = Annotated[int, msgspec.Meta(ge=1, le=8760)]
 AssignmentTimeoutMinutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+# `web`: WhatsApp Web, linked by QR (neonize); `cloud`: Meta's official Cloud API (PUT .../whatsapp/cloud).
+PointTransport = Literal["web", "cloud"]
 
 
 class WeekHours(CamelStruct):
@@ -39,6 +41,7 @@ class WeekHours(CamelStruct):
 class ServicePointCreate(CamelStruct):
     name: Name
     phone_number: PhoneNumber | None = None
+    transport: PointTransport = "web"
 
     def __post_init__(self) -> None:
         as_e164(self, "phone_number")
@@ -55,6 +58,7 @@ class ServicePointUpdate(CamelStruct):
     auto_resolve_hours: AutoResolveHours | msgspec.UnsetType = msgspec.UNSET
     assignment_timeout_minutes: AssignmentTimeoutMinutes | msgspec.UnsetType = msgspec.UNSET
     csat_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    transport: PointTransport | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         as_e164(self, "phone_number")
@@ -73,6 +77,7 @@ class ServicePointRead(CamelStruct):
     auto_resolve_hours: int
     assignment_timeout_minutes: int
     csat_enabled: bool
+    transport: PointTransport
     waiting_count: int  # customers waiting for a person (handed off, no agent answer yet)
 
     @classmethod
@@ -90,5 +95,6 @@ class ServicePointRead(CamelStruct):
             auto_resolve_hours=point.auto_resolve_hours,
             assignment_timeout_minutes=point.assignment_timeout_minutes,
             csat_enabled=point.csat_enabled,
+            transport=point.transport,  # type: ignore[arg-type]  # the column's CHECK allows only these
             waiting_count=waiting_count,
         )

@@ -32,7 +32,7 @@ class ServicePointService(SQLAlchemyAsyncRepositoryService[ServicePoint, Service
 
     async def create_point(self, data: ServicePointCreate) -> ServicePoint:
         await self._ensure_unique(data.name, data.phone_number)
-        point = ServicePoint(name=data.name.strip(), phone_number=data.phone_number)
+        point = ServicePoint(name=data.name.strip(), phone_number=data.phone_number, transport=data.transport)
         return await self.repository.add(point)
 
     async def waiting_counts(self, point_ids: Sequence[UUID]) -> dict[UUID, int]:

@@ -19,7 +19,7 @@ from ventanilla.db.models import ServicePoint, User, WhatsappStatus
 from ventanilla.http_errors import ConflictException
 from ventanilla.service_points.dependencies import provide_service_point
 from ventanilla.service_points.services import ServicePointService
-from ventanilla.whatsapp import qr
+from ventanilla.whatsapp import messages, qr
 from ventanilla.whatsapp.commands import PointSessions
 from ventanilla.whatsapp.manager import AlreadyConnectedError
 from ventanilla.whatsapp.schemas import PairCode, PairCodeRequest, PointStatus, QrJson, WhatsappState
@@ -74,6 +74,7 @@ class WhatsappController(Controller):
         sessions: NamedDependency[PointSessions],
         qr_format: Annotated[QrFormat | None, QueryParameter(name="format")] = None,
     ) -> Response[bytes | str | QrJson]:
+        _ensure_web(service_point)
         if service_point.whatsapp_status is WhatsappStatus.CONNECTED:
             raise ConflictException("the point is connected; there is no QR code to scan")
         pending = await sessions.pending_qr(service_point.id)
@@ -94,6 +95,7 @@ class WhatsappController(Controller):
         service_point: NamedDependency[ServicePoint],
         sessions: NamedDependency[PointSessions],
     ) -> PairCode:
+        _ensure_web(service_point)
         try:
             return PairCode(code=await sessions.pairing_code(service_point.id, data.phone_number))
         except AlreadyConnectedError:
@@ -112,6 +114,12 @@ class WhatsappController(Controller):
         self, service_point: NamedDependency[ServicePoint], sessions: NamedDependency[PointSessions]
     ) -> None:
         await sessions.restart(service_point.id)
+
+
+def _ensure_web(point: ServicePoint) -> None:
+    """QR codes and pairing codes link WhatsApp Web; a Cloud API number is set up at Meta instead."""
+    if point.transport == "cloud":
+        raise ConflictException(messages.CLOUD_NO_PAIRING)
 
 
 def _format_from_accept(accept: str) -> QrFormat:

@@ -35,18 +35,19 @@ from ventanilla.live.publisher import Publish
 from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.credentials import CredentialStore
 from ventanilla.whatsapp.transport import (
+    ChatEvent,
     Connected,
     Disconnected,
-    InboundMessage,
     LoggedOut,
     MediaRef,
+    Misconfigured,
     OutgoingMedia,
     QrCode,
-    Reaction,
-    Receipt,
     Replaced,
     SessionEvent,
     Socket,
+    TemplateSend,
+    TemplateSender,
     TemporarilyBanned,
     Transport,
     TransportError,
@@ -55,9 +56,7 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 
-InboundHandler = Callable[
-    [UUID, InboundMessage | Receipt | Reaction], Awaitable[object]
-]  # what the customer's phone sends
+InboundHandler = Callable[[UUID, ChatEvent], Awaitable[object]]  # what the chats bring
 
 
 @dataclass(frozen=True)
@@ -259,6 +258,13 @@ class SessionManager:
         """Send a file through this point's own socket only; NotConnectedError when it is not up."""
         return await self._socket(point_id).send_media(to_phone, media, caption, message_id)
 
+    async def send_template(self, point_id: UUID, to_phone: str, template: TemplateSend) -> str:
+        """Send an approved template through this point's socket (a Cloud API point's only)."""
+        socket = self._socket(point_id)
+        if not isinstance(socket, TemplateSender):
+            raise TransportError(messages.NO_TEMPLATES, permanent=True)
+        return await socket.send_template(to_phone, template.name, template.language, template.parameters)
+
     async def download(self, point_id: UUID, media: MediaRef, max_bytes: int) -> bytes:
         """Fetch a file a customer sent to this point, through its own socket; NotConnectedError when it is not up."""
         return await self._socket(point_id).download(media, max_bytes)
@@ -276,9 +282,7 @@ class SessionManager:
     def _sink(self, point: _Point, generation: int) -> Callable[[SessionEvent], Awaitable[None]]:
         async def receive(event: SessionEvent) -> None:
             try:
-                if isinstance(
-                    event, InboundMessage | Receipt | Reaction
-                ):  # the customer's side: not the session's state
+                if isinstance(event, ChatEvent):  # the customer's side: not the session's state
                     await self.on_inbound(point.id, event)
                     return
                 async with point.lock:
@@ -310,6 +314,9 @@ class SessionManager:
         elif isinstance(event, Unrecoverable):
             await self._close_socket(point)
             await self._set(point, WhatsappStatus.DISCONNECTED, last_error=messages.refused(event.reason))
+        elif isinstance(event, Misconfigured):
+            await self._close_socket(point)
+            await self._set(point, WhatsappStatus.DISCONNECTED, last_error=event.message)
 
     async def _on_qr(self, point: _Point, event: QrCode) -> None:
         now = datetime.now(UTC)

@@ -44,3 +44,23 @@ NUMBER_TAKEN = (
     "Este número de WhatsApp ya está vinculado a otra sucursal, y un número solo puede atender a una: se desvinculó "
     "este dispositivo. Vincula otro número, o pide a un administrador que revise a qué sucursal pertenece este."
 )
+
+CLOUD_NOT_SET_UP = (
+    "Esta sucursal usa la API oficial de WhatsApp (Cloud API) pero no tiene número configurado. Un administrador debe "
+    "ingresar el Phone Number ID, el token de acceso, el App Secret y el Verify Token."
+)
+CLOUD_NO_PAIRING = "Los números de la API oficial (Cloud API) no se vinculan con código ni QR: se configuran en Meta."
+
+
+def cloud_token_rejected(detail: str) -> str:
+    return (
+        f"Meta rechazó el token de acceso ({detail}). Genera un token permanente (usuario del sistema) en Meta "
+        "Business y guárdalo de nuevo en la configuración de Cloud API de esta sucursal."
+    )
+
+
+def cloud_refused(detail: str) -> str:
+    return f"Meta rechazó la configuración de Cloud API ({detail}). Revisa el Phone Number ID y los permisos del token."
+
+
+NO_TEMPLATES = "Este canal no envía plantillas: solo los números de la API oficial (Cloud API) las usan."

@@ -7,11 +7,11 @@ QR). Nothing above this module sees a neonize type.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -61,6 +61,14 @@ class Unrecoverable:
     """A refusal that retrying cannot fix (outdated client, rejected user agent)."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Misconfigured:
+    """The provider refuses what an admin entered (a Cloud API token or number): `message` says what to fix. The
+    credentials stay, since only a person can correct them."""
+
+    message: str
 
 
 MessageType = Literal["text", "image", "audio", "video", "document", "sticker", "location", "contact", "unsupported"]
@@ -137,6 +145,15 @@ class Receipt:
     read: bool  # opened (or a voice note played); False: only delivered to the phone
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryFailed:
+    """WhatsApp accepted a send, then could not deliver it (the Cloud API says so later, by webhook): `reason` is
+    what the agent reads, with WhatsApp's error code."""
+
+    provider_message_id: str
+    reason: str
+
+
 SessionEvent = (
     QrCode
     | Connected
@@ -145,11 +162,14 @@ SessionEvent = (
     | Replaced
     | TemporarilyBanned
     | Unrecoverable
+    | Misconfigured
     | InboundMessage
     | Receipt
     | Reaction
+    | DeliveryFailed
 )
-ChatEvent = InboundMessage | Receipt | Reaction  # what the chats bring (not the session's state): for the pipeline
+# What the chats bring (not the session's state): for the pipeline.
+ChatEvent = InboundMessage | Receipt | Reaction | DeliveryFailed
 EventSink = Callable[[SessionEvent], Awaitable[None]]
 
 
@@ -161,6 +181,26 @@ class OutgoingMedia:
     data: bytes
     mime_type: str
     file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSend:
+    """An approved template (Cloud API) with its body parameters: what may open a conversation outside the 24-hour
+    window. Kept in the message's `details` under "template" until it is sent."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+    def as_details(self) -> dict[str, object]:
+        return {"template": {"name": self.name, "language": self.language, "parameters": list(self.parameters)}}
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any] | None) -> TemplateSend | None:
+        template = (details or {}).get("template")
+        if not isinstance(template, dict):
+            return None
+        return cls(template["name"], template["language"], tuple(template.get("parameters", ())))
 
 
 class TransportError(Exception):
@@ -195,6 +235,13 @@ class Socket(Protocol):
     async def download(self, media: MediaRef, max_bytes: int) -> bytes:
         """Fetch a received file. TransportError(permanent=True) when it can never be fetched (expired, gone, or
         larger than `max_bytes`); a plain TransportError when a later try may work (not connected, network)."""
+
+
+@runtime_checkable
+class TemplateSender(Protocol):
+    """A socket that sends approved templates (the Cloud API's)."""
+
+    async def send_template(self, to_phone: str, name: str, language: str, parameters: Sequence[str]) -> str: ...
 
 
 class Transport(Protocol):

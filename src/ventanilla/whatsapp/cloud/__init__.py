@@ -1,0 +1,1 @@
+"""The WhatsApp Cloud API (Meta's Graph API): the official alternative to a linked-device socket."""
