@@ -98,11 +98,40 @@ FACTS: dict[tuple[str, str], Fact] = {
                 description="The pending code: JSON, PNG or SVG, by `?format=` or the Accept header",
                 generate_examples=False,
             ),
-            409: error("The point is connected: there is no code to scan"),
+            409: error("The point is connected, or uses the Cloud API: there is no code to scan"),
         },
         more_content={"image/png": OpenAPIMediaType(schema=BINARY), "image/svg+xml": OpenAPIMediaType(schema=TEXT)},
     ),
-    ("POST", POINT + "/whatsapp/pair-code"): Fact({503: error("WhatsApp could not issue a pairing code")}),
+    ("POST", POINT + "/whatsapp/pair-code"): Fact(
+        {
+            409: error("Already linked, or a Cloud API point (not linked by code)"),
+            503: error("WhatsApp could not issue a pairing code"),
+        }
+    ),
+    ("GET", POINT + "/whatsapp/cloud/templates"): Fact(
+        {
+            409: error("Not a Cloud API point, or its businessAccountId is not set"),
+            502: error("Meta refused the request (its code and title in `detail`)"),
+            503: error("Meta or the database is unreachable: try again after `Retry-After` seconds"),
+        }
+    ),
+    ("POST", POINT + "/conversations/{conversation_id}/templates"): Fact(
+        {
+            409: error("Not a Cloud API point, or its businessAccountId is not set"),
+            422: error("The template is not approved, or takes another number of parameters"),
+            502: error("Meta refused the request (its code and title in `detail`)"),
+            503: error("Meta or the database is unreachable: try again after `Retry-After` seconds"),
+        }
+    ),
+    ("GET", "/webhooks/whatsapp-cloud"): Fact(
+        {403: error("hub.verify_token is not a point's, or hub.mode is not subscribe")}
+    ),
+    ("POST", "/webhooks/whatsapp-cloud"): Fact(
+        {
+            401: error("X-Hub-Signature-256 is not the HMAC of the body with the app secret of a point it names"),
+            503: error("The database is unavailable, or the secrets were sealed with another key: Meta tries again"),
+        }
+    ),
     ("POST", POINT + "/conversations/{conversation_id}/messages"): Fact(
         {
             413: error("The file is larger than MEDIA_MAX_BYTES"),

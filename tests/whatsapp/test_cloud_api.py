@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import TEST_JWT_SECRET, World
@@ -29,7 +29,14 @@ from tests.fakes.graph_api import (
 from tests.flow import fast_app
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings, load_settings
-from ventanilla.db.models import CloudAccount, DeliveryStatus, Message
+from ventanilla.db.models import (
+    CloudAccount,
+    DeliveryStatus,
+    Message,
+    Shipment,
+    ShipmentAlert,
+    ShipmentStatus,
+)
 
 Client = AsyncTestClient[Litestar]
 NUMBER_ID = "106540352242922"
@@ -401,3 +408,145 @@ async def test_a_customers_photo_is_fetched_from_meta(
         return row is not None and tuple(row) == ("image", "mi guía", "READY")
 
     await eventually(ready, timeout=10, what="the photo READY")
+
+
+async def test_shipment_alerts_respect_the_window_of_a_cloud_point(
+    client: Client, world: World, graph: FakeGraph, session: AsyncSession
+) -> None:
+    number = "ABC123456"
+    session.add(Shipment(service_point_id=world.point_a, tracking_number=number, status=ShipmentStatus.IN_TRANSIT))
+    await session.commit()
+    await _set_up(client, world)
+    for index, said in enumerate((f"¿dónde está mi paquete {number}?", "avísame")):
+        message = text_message(CUSTOMER, said, message_id=f"wamid.A{index}")
+        assert await _post(client, envelope(NUMBER_ID, messages=[message])) == 200
+        await _sent_to_customer(graph, index + 1)  # answered before the customer writes again
+
+    async def subscribed() -> bool:
+        count = await session.scalar(select(func.count()).select_from(ShipmentAlert))
+        await session.commit()
+        return count == 1
+
+    await eventually(subscribed, what="the customer's opt-in")
+    sends = len(graph.sent)
+
+    async def push(status: str) -> dict:
+        body = [{"trackingNumber": number, "status": status, "at": datetime.now(UTC).isoformat()}]
+        response = await client.post("/api/shipments/events", json=body, headers=world.admin.headers)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    assert (await push("OUT_FOR_DELIVERY"))["alertsQueued"] == 1  # within 24 hours: free text
+    await _sent_to_customer(graph, sends + 1)
+    assert graph.sent[-1].body["type"] == "text"
+
+    await session.execute(
+        text("UPDATE message SET timestamp = now() - interval '25 hours' WHERE direction = 'IN'")
+    )  # the customer last wrote yesterday
+    await session.commit()
+    answer = await push("AT_SERVICE_POINT")
+    assert (answer["alertsQueued"], answer["alertsHeld"]) == (0, 1)  # no alert template: not sent at all
+
+    template = {"alertTemplate": {"name": "aviso_envio", "language": "es"}}
+    response = await client.put(
+        _cloud(world.point_a), json={"phoneNumberId": NUMBER_ID} | template, headers=world.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    answer = await push("DELIVERED")
+    assert (answer["alertsQueued"], answer["alertsHeld"]) == (1, 0)
+    await _sent_to_customer(graph, sends + 2)
+    sent = graph.sent[-1].body
+    assert sent["type"] == "template" and sent["template"]["name"] == "aviso_envio"
+    assert [p["text"] for p in sent["template"]["components"][0]["parameters"]] == [number, "Entregado"]
+
+
+async def test_a_body_naming_no_number_is_acknowledged_only_when_signed_by_a_known_app(
+    client: Client, cloud: World
+) -> None:
+    review = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "2233445566", "changes": [{"field": "message_template_status_update", "value": {}}]}],
+    }
+    assert await _post(client, review) == 200
+    assert await _post(client, review, secret="another-app") == 401
+
+
+async def test_a_number_another_point_has_keeps_its_setup_and_says_why(
+    client: Client, world: World, session: AsyncSession
+) -> None:
+    response = await client.patch(
+        f"/api/service-points/{world.point_b}", json={"phoneNumber": "+59320000011"}, headers=world.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    body = {"phoneNumberId": NUMBER_ID, "accessToken": TOKEN, "appSecret": APP_SECRET, "verifyToken": VERIFY}
+    assert (await client.put(_cloud(world.point_a), json=body, headers=world.admin.headers)).status_code == 200
+
+    async def refused() -> bool:
+        state = (await client.get(f"/api/service-points/{world.point_a}/whatsapp", headers=world.admin.headers)).json()
+        return state["status"] == "DISCONNECTED" and "otra sucursal" in (state["lastError"] or "")
+
+    await eventually(refused, what="the number refused")
+    assert await session.get(CloudAccount, world.point_a) is not None  # the admin's setup stays, to be corrected
+
+
+async def test_switching_a_point_between_web_and_cloud(
+    client: Client, cloud: World, graph: FakeGraph, session: AsyncSession
+) -> None:
+    point = f"/api/service-points/{cloud.point_a}"
+    for actor in (cloud.supervisor_a, cloud.agent_a):
+        response = await client.patch(point, json={"transport": "web"}, headers=actor.headers)
+        assert response.status_code == 403
+    assert (await client.patch(point, json={"transport": "bogus"}, headers=cloud.admin.headers)).status_code == 400
+    response = await client.patch(point, json={"transport": "web"}, headers=cloud.admin.headers)
+    assert response.status_code == 200 and response.json()["transport"] == "web"
+
+    async def web_again() -> bool:
+        state = (await client.get(f"{point}/whatsapp", headers=cloud.admin.headers)).json()
+        return state["status"] != "CONNECTED" or state["qrAvailable"]
+
+    await eventually(web_again, what="the Cloud API socket closed")
+    # what customers write to the Cloud API number still reaches this point's inbox, and nothing is lost
+    assert await _post(client, envelope(NUMBER_ID, messages=[text_message(CUSTOMER, "hola", "wamid.W1")])) == 200
+    assert [m.provider_message_id for m in await _messages(session, cloud.point_a)][:1] == ["wamid.W1"]
+
+    response = await client.patch(point, json={"transport": "cloud"}, headers=cloud.admin.headers)
+    assert response.status_code == 200 and response.json()["transport"] == "cloud"
+
+    async def cloud_again() -> bool:
+        state = (await client.get(f"{point}/whatsapp", headers=cloud.admin.headers)).json()
+        return state["status"] == "CONNECTED"
+
+    await eventually(cloud_again, what="the Cloud API back")
+    qr = await client.get(f"{point}/whatsapp/qr", headers=cloud.admin.headers)
+    assert qr.status_code == 409 and "Cloud API" in qr.json()["detail"]
+    pair = await client.post(
+        f"{point}/whatsapp/pair-code", json={"phoneNumber": "+593991234567"}, headers=cloud.admin.headers
+    )
+    assert pair.status_code == 409
+
+
+async def test_secrets_sealed_with_another_key_say_so(
+    client: Client, cloud: World, database_url: str, tmp_path: Path, graph: FakeGraph
+) -> None:
+    environ = {
+        "DATABASE_URL": database_url,
+        "VENTANILLA_DATA_DIR": str(tmp_path / "other"),
+        "AUTH_SESSIONS_DIR": str(tmp_path / "other-auth"),
+        "WHATSAPP_TRANSPORT": "simulator",
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "VENTANILLA_SECRET_KEY": "a-different-key-than-the-first-replica-had",
+        "WHATSAPP_CLOUD_API_BASE": graph.url,
+    }
+    await client.__aexit__(None, None, None)  # the first replica stops; the next one has another key
+    async with AsyncTestClient(fast_app(load_settings(environ, env_file=None))) as other:
+
+        async def explained() -> bool:
+            response = await other.get(f"/api/service-points/{cloud.point_a}/whatsapp", headers=cloud.admin.headers)
+            return "VENTANILLA_SECRET_KEY" in (response.json()["lastError"] or "")
+
+        await eventually(explained, timeout=10, what="the key named in lastError")
+        payload = envelope(NUMBER_ID, messages=[text_message(CUSTOMER, "hola", "wamid.K1")])
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(APP_SECRET, body)}
+        response = await other.post(WEBHOOK, content=body, headers=headers)
+        assert response.status_code == 503  # Meta keeps it and tries again once the key is fixed

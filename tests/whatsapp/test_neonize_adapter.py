@@ -607,7 +607,5 @@ async def test_forgetting_a_file_store_leaves_the_directory_to_the_manager(linke
     assert await transport.is_linked(uuid4(), linked_store)  # the manager deletes the directory itself
 
 
-def test_message_ids_are_not_honoured() -> None:
-    transport = NeonizeTransport()
-    assert transport.name == "neonize"
-    assert transport.honours_message_ids is False
+def test_the_transport_says_its_name() -> None:
+    assert NeonizeTransport().name == "neonize"

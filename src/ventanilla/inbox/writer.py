@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # plain value objects of the transport boundary; the inbox do
     from ventanilla.media.services import AcceptedUpload
     from ventanilla.whatsapp.transport import InboundMessage, MediaRef
 
-UNCHANGED = object()  # "leave the assignee as it is" (None means "nobody")
+UNCHANGED = object()
+_WITHIN_THE_SECOND = timedelta(microseconds=999_999)  # "leave the assignee as it is" (None means "nobody")
 
 
 class AssignmentNeedsHumanError(Exception):
@@ -49,7 +50,7 @@ def incoming_values(
 ) -> dict[str, Any]:
     """The columns of a message from the chat, for bulk inserts: usually the customer's (`handled` when no bot turn
     is owed), or one the branch's staff sent from the phone itself (an agent's, already SENT)."""
-    at = min(message.timestamp, now)  # a phone's clock ahead of ours must not reorder the thread
+    at = min(_latest_moment(message.timestamp), now)  # a phone's clock ahead of ours must not reorder the thread
     from_phone = message.from_phone
     return {
         "id": uuid.uuid4(),
@@ -71,6 +72,12 @@ def incoming_values(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _latest_moment(timestamp: datetime) -> datetime:
+    """WhatsApp dates messages to the whole second: such a message was sent within the second after, so a reply the
+    bot wrote meanwhile must not sort after it. A live message thus keeps its arrival time (the caller's `now`)."""
+    return timestamp + _WITHIN_THE_SECOND if timestamp.microsecond == 0 else timestamp
 
 
 def incoming_media_values(message_id: UUID, service_point_id: UUID, media: MediaRef, now: datetime) -> dict[str, Any]:

@@ -64,3 +64,8 @@ def cloud_refused(detail: str) -> str:
 
 
 NO_TEMPLATES = "Este canal no envía plantillas: solo los números de la API oficial (Cloud API) las usan."
+# Names no other branch, as NUMBER_TAKEN.
+CLOUD_NUMBER_TAKEN = (
+    "Este número de WhatsApp ya pertenece a otra sucursal, y un número solo puede atender a una. Un administrador debe "
+    "configurar otro número de Cloud API para esta sucursal, o revisar a cuál pertenece este."
+)

@@ -1042,7 +1042,6 @@ class NeonizeSocket:
 class NeonizeTransport:
     name = "neonize"
     # neonize 0.5's SendMessage(id, jid, message) builds whatsmeow's SendRequestExtra itself and never sets ID.
-    honours_message_ids = False
 
     def __init__(self, session_database_url: str | None = None) -> None:
         """`session_database_url`: a PostgreSQL address keeps every point's device there (any replica resumes it);

@@ -37,7 +37,6 @@ class PointTransports:
         self.web = web
         self.cloud = cloud
         self.sessions = sessions
-        self.honours_message_ids = web.honours_message_ids and cloud.honours_message_ids
 
     async def for_point(self, service_point_id: UUID) -> Transport:
         async with self.sessions() as session:

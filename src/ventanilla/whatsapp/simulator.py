@@ -422,7 +422,6 @@ class SimulatorSocket:
 
 class SimulatorTransport:
     name = "simulator"
-    honours_message_ids = True
 
     def __init__(self, sessions: SessionFactory, qr_seconds: tuple[float, float] = (60.0, 20.0)) -> None:
         self.qr_seconds = qr_seconds

@@ -246,7 +246,6 @@ class TemplateSender(Protocol):
 
 class Transport(Protocol):
     name: str
-    honours_message_ids: bool  # a resend with the same id cannot show the customer a second copy
 
     async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
         """Whether the point has credentials of a linked device (a restart resumes it without a QR). `store` is its

@@ -119,15 +119,19 @@ class CloudAccounts:
         return None if account is None else self._opened(account)
 
     async def by_phone_number_ids(self, phone_number_ids: Collection[str]) -> dict[str, CloudCredentials]:
-        """The cloud points among these numbers (numbers of no point are left out)."""
+        """The points of these numbers (numbers of no point are left out), whatever transport the point sends with
+        now: a customer who writes to a point's Cloud API number reaches that point's inbox."""
         if not phone_number_ids:
             return {}
         accounts = await self.session.scalars(
-            select(CloudAccount)
-            .join(ServicePoint, ServicePoint.id == CloudAccount.service_point_id)
-            .where(CloudAccount.phone_number_id.in_(list(phone_number_ids)), ServicePoint.transport == "cloud")
+            select(CloudAccount).where(CloudAccount.phone_number_id.in_(list(phone_number_ids)))
         )
         return {account.phone_number_id: self._opened(account) for account in accounts}
+
+    async def app_secrets(self) -> set[str]:
+        """Every app secret stored (few: one per Meta app), for bodies that name no number."""
+        sealed = await self.session.scalars(select(CloudAccount.app_secret))
+        return {self.box.open(value) for value in sealed}
 
     async def knows_verify_token(self, token: str) -> bool:
         found = await self.session.scalar(

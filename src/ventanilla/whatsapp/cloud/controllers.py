@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, MediaType, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
@@ -126,7 +126,6 @@ class CloudWebhookController(Controller):
     @get(
         "/",
         summary="Meta's subscription check: answers hub.challenge when hub.verify_token is a point's",
-        media_type="text/plain",
     )
     async def verify(
         self,
@@ -134,12 +133,12 @@ class CloudWebhookController(Controller):
         mode: Annotated[str | None, QueryParameter(name="hub.mode", max_length=1024)] = None,
         verify_token: Annotated[str | None, QueryParameter(name="hub.verify_token", max_length=1024)] = None,
         challenge: Annotated[str | None, QueryParameter(name="hub.challenge", max_length=1024)] = None,
-    ) -> str:
+    ) -> Response[str]:
         if mode != "subscribe" or not verify_token or challenge is None:
             raise PermissionDeniedException("expected hub.mode=subscribe with hub.verify_token and hub.challenge")
         if not await accounts.knows_verify_token(verify_token):
             raise PermissionDeniedException("hub.verify_token is not the verify token of any point")
-        return challenge
+        return Response(challenge, media_type=MediaType.TEXT)  # the challenge, as is: Meta compares it
 
     @post(
         "/",

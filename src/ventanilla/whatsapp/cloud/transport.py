@@ -21,9 +21,9 @@ import httpx
 from sqlalchemy import delete, select
 
 from ventanilla.db.errors import describe
-from ventanilla.db.models import CloudAccount
+from ventanilla.db.models import CloudAccount, ServicePoint
 from ventanilla.db.session import SessionFactory
-from ventanilla.secret_box import SecretBox
+from ventanilla.secret_box import SecretBox, SecretUnreadable
 from ventanilla.whatsapp import messages
 from ventanilla.whatsapp.cloud.accounts import CloudAccounts, CloudCredentials
 from ventanilla.whatsapp.cloud.graph import GraphClient, GraphError, RateLimiter
@@ -44,7 +44,6 @@ _Result = TypeVar("_Result")
 
 class CloudTransport:
     name = "cloud"
-    honours_message_ids = False  # Meta names each message (wamid); a resend after a lost answer may show twice
 
     def __init__(self, sessions: SessionFactory, box: SecretBox, api_base: str) -> None:
         self.sessions = sessions
@@ -78,6 +77,17 @@ class CloudTransport:
         async with self.sessions() as session:
             return await CloudAccounts(session, self.box).credentials(service_point_id)
 
+    async def number_taken(self, service_point_id: UUID, phone_number: str) -> bool:
+        """Whether another point already uses this number (checked here, before `Connected`: the manager would
+        otherwise forget the credentials, and these are an admin's setup, not a linked device)."""
+        async with self.sessions() as session:
+            other = await session.scalar(
+                select(ServicePoint.id).where(
+                    ServicePoint.phone_number == phone_number, ServicePoint.id != service_point_id
+                )
+            )
+        return other is not None
+
     async def shutdown(self) -> None:
         await self.http.aclose()
 
@@ -97,6 +107,9 @@ class CloudSocket:
     async def _check(self) -> None:
         try:
             credentials = await self.transport.credentials(self.point_id)
+        except SecretUnreadable as exc:
+            await self.events(Misconfigured(str(exc)))
+            return
         except Exception as exc:
             await self.events(Disconnected(f"database: {describe(exc)}"))
             return
@@ -108,6 +121,14 @@ class CloudSocket:
             number = await graph.phone_number()
         except GraphError as exc:
             await self.events(_refusal(exc))
+            return
+        try:
+            taken = await self.transport.number_taken(self.point_id, number.phone_number)
+        except Exception as exc:
+            await self.events(Disconnected(f"database: {describe(exc)}"))
+            return
+        if taken:  # customers would reach two branches; the admin's setup stays for them to correct
+            await self.events(Misconfigured(messages.CLOUD_NUMBER_TAKEN))
             return
         self.graph = graph
         await self.events(Connected(number.phone_number))

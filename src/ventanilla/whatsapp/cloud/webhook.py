@@ -3,7 +3,8 @@
 A delivery is acknowledged (200) only once its messages are stored (or journaled on this replica's disk): until
 then Meta keeps it and tries again, and a repeated delivery finds its messages already stored (the intake is
 idempotent on the message id). A body whose signature does not match the app secret of a point it names changes
-nothing (401). Statuses and messages for numbers of no point are skipped.
+nothing (401). Statuses and messages for numbers of no point are skipped; a body naming no number at all (another
+field the app subscribed to) is acknowledged when an app secret we hold signed it, and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ class CloudWebhook:
     async def receive(self, session: AsyncSession, body: bytes, signature: str | None) -> int:
         """Verify and hand over every event; the number handed over. WebhookError: not such a body."""
         numbers = numbers_named(body)
-        accounts = await CloudAccounts(session, self.box).by_phone_number_ids(numbers)
+        stored = CloudAccounts(session, self.box)
+        if not numbers:  # another field of the app (a template's review...): nothing for the inbox
+            secrets = await stored.app_secrets()
+            await session.commit()
+            if not any(signed_by(body, signature, secret) for secret in secrets):
+                raise SignatureError("X-Hub-Signature-256 does not match the app secret of any point")
+            return 0
+        accounts = await stored.by_phone_number_ids(numbers)
         await session.commit()  # reads done: no connection held while the messages are stored
         signed = {number for number, account in accounts.items() if signed_by(body, signature, account.app_secret)}
         if not signed:
