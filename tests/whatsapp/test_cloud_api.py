@@ -309,6 +309,9 @@ async def test_outside_the_24_hour_window_only_an_approved_template_goes(
 
     response = await client.post(f"{base}/messages", json={"content": "¿Sigue ahí?"}, headers=world.agent_a.headers)
     assert response.status_code == 409 and "24 horas" in response.json()["detail"]
+    detail = (await client.get(base, headers=world.agent_a.headers)).json()
+    ends = datetime.fromisoformat(detail["serviceWindowEndsAt"])
+    assert ends == datetime.fromtimestamp(old, UTC) + timedelta(hours=24, microseconds=999_999)
 
     listed = await client.get(f"{_cloud(world.point_a)}/templates", headers=world.agent_a.headers)
     assert listed.status_code == 200

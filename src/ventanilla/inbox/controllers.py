@@ -61,6 +61,7 @@ from ventanilla.inbox.services import (
     NotRetryableError,
     ThreadMessage,
 )
+from ventanilla.inbox.window import window_ends_at
 from ventanilla.inbox.writer import AssignmentNeedsHumanError
 from ventanilla.live.events import Typing
 from ventanilla.media.services import AcceptedUpload, accept_upload
@@ -266,6 +267,7 @@ class InboxController(Controller):
     ) -> ConversationDetail:
         conversation = await inbox.get(service_point.id, conversation_id)
         events = await inbox.events(conversation.id)
+        window = await window_ends_at(inbox.session, service_point.id, conversation.id)
         return ConversationDetail(
             id=conversation.id,
             service_point_id=conversation.service_point_id,
@@ -279,6 +281,7 @@ class InboxController(Controller):
             labels=list(conversation.labels),
             assigned_at=conversation.assigned_at,
             resolved_at=conversation.resolved_at,
+            service_window_ends_at=window,
             events=[
                 ConversationEventRead(
                     id=e.id,

@@ -88,6 +88,9 @@ class ConversationDetail(CamelStruct):
     assigned_at: datetime | None
     resolved_at: datetime | None
     events: list[ConversationEventRead]
+    # Cloud API points: free text may be sent until then (24 hours after the customer's last message); afterwards
+    # only an approved template. Null for WhatsApp-Web points, which have no such window.
+    service_window_ends_at: datetime | None = None
 
 
 class ConversationUpdate(CamelStruct):

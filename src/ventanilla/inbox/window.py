@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ventanilla.db.models import Direction, Message, ServicePoint
 
 SERVICE_WINDOW = timedelta(hours=24)
+NEVER_OPENED = datetime(1970, 1, 1, tzinfo=UTC)  # no message from the customer yet: closed
 
 
 class ServiceWindowClosedError(Exception):
@@ -38,7 +39,7 @@ async def window_ends_at(session: AsyncSession, point_id: UUID, conversation_id:
             Message.direction == Direction.IN,
         )
     )
-    return (last or datetime.min.replace(tzinfo=UTC)) + SERVICE_WINDOW
+    return last + SERVICE_WINDOW if last is not None else NEVER_OPENED
 
 
 async def ensure_window_open(session: AsyncSession, point_id: UUID, conversation_id: UUID) -> None:
