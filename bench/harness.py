@@ -126,6 +126,7 @@ async def link_points(dsn: str, auth_dir: Path, count: int) -> list[str]:
 
 TRACKING = "ABC123456"
 QUESTION = f"¿dónde está mi paquete {TRACKING}?"  # what the offline bot answers from the database
+BASELINE_POOL = 16
 BATCH = 100  # messages per simulator request, as the network hands them over under load
 _customers = itertools.count()  # paced customers of this process, all new, whichever Pacer sends them
 
@@ -251,3 +252,81 @@ async def stored_to_sent(connection: Any, tag: str = "") -> list[float]:
         tag + "%",
     )
     return sorted(float(row["ms"]) for row in rows)
+
+
+def message_plan(points: list[str], customers: int, messages: int) -> list[tuple[str, list[dict]]]:
+    """Batches per point; every customer's messages are in order (round k holds everybody's k-th message)."""
+    plan = []
+    for p, point in enumerate(points):
+        payload = [
+            {"from": f"+5939{p:03d}{c:05d}", "text": QUESTION, "messageId": f"B{p:03d}{c:05d}{k:02d}"}
+            for k in range(messages)
+            for c in range(customers)
+        ]
+        plan.extend((point, payload[i : i + BATCH]) for i in range(0, len(payload), BATCH))
+    return plan
+
+
+async def raw_baseline(dsn: str, plan: list[tuple[str, list[dict]]], connections: int = BASELINE_POOL) -> float:
+    """The floor of what the database costs, as the issue defines it: raw asyncpg, a pool of 16, and per message
+    (each customer's messages in order) one transaction that upserts the conversation and inserts the message, then
+    one that inserts the reply and marks it sent."""
+    import asyncpg
+
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    lanes: dict[tuple[str, str], list[dict]] = {}
+    for point, batch in plan:
+        for message in batch:
+            lanes.setdefault((point, message["from"]), []).append(message)
+    queue: asyncio.Queue[tuple[tuple[str, str], list[dict]]] = asyncio.Queue()
+    for item in lanes.items():
+        queue.put_nowait(item)
+
+    async def handle(point: str, message: dict) -> None:
+        async with pool.acquire() as connection:
+            async with connection.transaction():
+                conversation = await connection.fetchval(
+                    "INSERT INTO conversation (id, service_point_id, customer_phone, status, last_message_at, "
+                    "created_at, updated_at) VALUES ($1, $2, $3, 'BOT', now(), now(), now()) "
+                    "ON CONFLICT (service_point_id, customer_phone) DO UPDATE SET last_message_at = now() RETURNING id",
+                    uuid.uuid4(),
+                    uuid.UUID(point),
+                    message["from"],
+                )
+                await connection.execute(
+                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
+                    "provider_message_id, timestamp, attempts, created_at, updated_at) VALUES ($1, $2, $3, 'IN', "
+                    "'CUSTOMER', $4, $5, now(), 0, now(), now()) ON CONFLICT DO NOTHING",
+                    uuid.uuid4(),
+                    conversation,
+                    uuid.UUID(point),
+                    message["text"],
+                    "RAW" + message["messageId"],
+                )
+            async with connection.transaction():
+                reply = await connection.fetchval(
+                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
+                    "provider_message_id, timestamp, delivery_status, attempts, next_attempt_at, created_at, "
+                    "updated_at) VALUES ($1, $2, $3, 'OUT', 'BOT', $4, $5, now(), 'PENDING', 0, now(), now(), now()) "
+                    "RETURNING id",
+                    uuid.uuid4(),
+                    conversation,
+                    uuid.UUID(point),
+                    "Tu envío está En tránsito",
+                    "RAWOUT" + message["messageId"],
+                )
+                await connection.execute(
+                    "UPDATE message SET delivery_status = 'SENT', sent_at = now(), attempts = 1 WHERE id = $1", reply
+                )
+
+    async def worker() -> None:
+        while not queue.empty():
+            (point, _), messages = queue.get_nowait()
+            for message in messages:
+                await handle(point, message)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return sum(len(batch) for _, batch in plan) / elapsed

@@ -32,20 +32,19 @@ import argparse
 import asyncio
 import os
 import statistics
-import time
-import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 from harness import (
-    BATCH,
-    QUESTION,
+    BASELINE_POOL,
     Pacer,
     cpu_seconds,
+    message_plan,
     percentile,
     pipeline_points,
+    raw_baseline,
     serving,
     settled,
     signed_in,
@@ -54,21 +53,7 @@ from harness import (
 )
 from tests.helpers import wait_until_ready
 
-BASELINE_POOL = 16
 PACER_TICK = 0.1
-
-
-def _plan(points: list[str], customers: int, messages: int) -> list[tuple[str, list[dict]]]:
-    """Batches per point; every customer's messages are in order (round k holds everybody's k-th message)."""
-    plan = []
-    for p, point in enumerate(points):
-        payload = [
-            {"from": f"+5939{p:03d}{c:05d}", "text": QUESTION, "messageId": f"B{p:03d}{c:05d}{k:02d}"}
-            for k in range(messages)
-            for c in range(customers)
-        ]
-        plan.extend((point, payload[i : i + BATCH]) for i in range(0, len(payload), BATCH))
-    return plan
 
 
 async def _burst(
@@ -150,69 +135,6 @@ async def _drive(
     return burst, paced
 
 
-async def _baseline(dsn: str, plan: list[tuple[str, list[dict]]], connections: int = BASELINE_POOL) -> float:
-    """The floor of what the database costs, as the issue defines it: raw asyncpg, a pool of 16, and per message
-    (each customer's messages in order) one transaction that upserts the conversation and inserts the message, then
-    one that inserts the reply and marks it sent."""
-    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
-    lanes: dict[tuple[str, str], list[dict]] = {}
-    for point, batch in plan:
-        for message in batch:
-            lanes.setdefault((point, message["from"]), []).append(message)
-    queue: asyncio.Queue[tuple[tuple[str, str], list[dict]]] = asyncio.Queue()
-    for item in lanes.items():
-        queue.put_nowait(item)
-
-    async def handle(point: str, message: dict) -> None:
-        async with pool.acquire() as connection:
-            async with connection.transaction():
-                conversation = await connection.fetchval(
-                    "INSERT INTO conversation (id, service_point_id, customer_phone, status, last_message_at, "
-                    "created_at, updated_at) VALUES ($1, $2, $3, 'BOT', now(), now(), now()) "
-                    "ON CONFLICT (service_point_id, customer_phone) DO UPDATE SET last_message_at = now() RETURNING id",
-                    uuid.uuid4(),
-                    uuid.UUID(point),
-                    message["from"],
-                )
-                await connection.execute(
-                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
-                    "provider_message_id, timestamp, attempts, created_at, updated_at) VALUES ($1, $2, $3, 'IN', "
-                    "'CUSTOMER', $4, $5, now(), 0, now(), now()) ON CONFLICT DO NOTHING",
-                    uuid.uuid4(),
-                    conversation,
-                    uuid.UUID(point),
-                    message["text"],
-                    "RAW" + message["messageId"],
-                )
-            async with connection.transaction():
-                reply = await connection.fetchval(
-                    "INSERT INTO message (id, conversation_id, service_point_id, direction, sender_type, content, "
-                    "provider_message_id, timestamp, delivery_status, attempts, next_attempt_at, created_at, "
-                    "updated_at) VALUES ($1, $2, $3, 'OUT', 'BOT', $4, $5, now(), 'PENDING', 0, now(), now(), now()) "
-                    "RETURNING id",
-                    uuid.uuid4(),
-                    conversation,
-                    uuid.UUID(point),
-                    "Tu envío está En tránsito",
-                    "RAWOUT" + message["messageId"],
-                )
-                await connection.execute(
-                    "UPDATE message SET delivery_status = 'SENT', sent_at = now(), attempts = 1 WHERE id = $1", reply
-                )
-
-    async def worker() -> None:
-        while not queue.empty():
-            (point, _), messages = queue.get_nowait()
-            for message in messages:
-                await handle(point, message)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    elapsed = time.perf_counter() - started
-    await pool.close()
-    return sum(len(batch) for _, batch in plan) / elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=10)
@@ -226,13 +148,13 @@ def main() -> None:
     with ExitStack() as stack:
         space = stack.enter_context(workspace(args.database_url))
         point_ids = asyncio.run(pipeline_points(space.dsn, space.directory / "auth", args.points))
-        plan = _plan(point_ids, args.customers, args.messages)
+        plan = message_plan(point_ids, args.customers, args.messages)
         with serving(space) as (base, server):
             wait_until_ready(base, server)
             figures, paced = asyncio.run(
                 _drive(base, plan, space.dsn, total, server.pid, args.rate, args.paced_seconds)
             )
-        baseline = asyncio.run(_baseline(space.dsn, plan))
+        baseline = asyncio.run(raw_baseline(space.dsn, plan))
     print(
         f"pipeline benchmark, offline bot: {args.points} points x {args.customers} customers x {args.messages} "
         f"messages = {total} messages, {os.cpu_count()} CPUs"

@@ -507,3 +507,26 @@ def _inbound(from_: str, kind: str, message_id: str | None, timestamp: int | Non
         "timestamp": str(timestamp if timestamp is not None else int(time.time())),
         "type": kind,
     }
+
+
+def main() -> None:
+    """`python -m tests.fakes.graph_api --numbers 10 --token T`: Meta for a benchmark, as its own process (its work
+    does not compete with the benchmark's). Numbers are `BENCH_NUMBER_BASE + i`; prints the base URL and serves until
+    killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--numbers", type=int, default=10)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    with running_fake_graph() as graph:
+        for index in range(args.numbers):
+            graph.add_number(str(BENCH_NUMBER_BASE + index), args.token, display_phone_number=f"+5933{index:07d}")
+        print(graph.url, flush=True)
+        threading.Event().wait()
+
+
+BENCH_NUMBER_BASE = 106540352240000
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from datetime import UTC, datetime
 
 import msgspec
@@ -27,7 +26,6 @@ from ventanilla.whatsapp.transport import (
     Receipt,
 )
 
-logger = logging.getLogger(__name__)
 SIGNATURE_PREFIX = "sha256="
 _MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 
@@ -127,7 +125,7 @@ class _Interactive(msgspec.Struct):
 class _Message(msgspec.Struct, rename={"sender": "from"}):
     sender: str
     id: str
-    timestamp: str
+    timestamp: str | int  # Meta sends Unix seconds as a string
     type: str
     text: _Text | None = None
     image: _Media | None = None
@@ -292,7 +290,7 @@ def failure_reason(errors: list[_Error]) -> str:
     return f"WhatsApp no pudo entregar el mensaje: Meta {error.code}: {said}"
 
 
-def _timestamp(raw: str) -> datetime:
+def _timestamp(raw: str | int) -> datetime:
     try:
         return datetime.fromtimestamp(int(raw), UTC)
     except (ValueError, OverflowError, OSError):
