@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.conftest import TEST_JWT_SECRET, World
 from tests.fakes.graph_api import (
@@ -27,6 +27,7 @@ from tests.fakes.graph_api import (
     text_message,
 )
 from tests.flow import fast_app
+from tests.outage import Outage
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings, load_settings
 from ventanilla.db.models import (
@@ -553,3 +554,22 @@ async def test_secrets_sealed_with_another_key_say_so(
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(APP_SECRET, body)}
         response = await other.post(WEBHOOK, content=body, headers=headers)
         assert response.status_code == 503  # Meta keeps it and tries again once the key is fixed
+
+
+async def test_while_the_database_is_away_meta_is_told_to_come_back_and_nothing_is_lost(
+    client: Client, cloud: World, graph: FakeGraph, session: AsyncSession, engine: AsyncEngine, outage: Outage
+) -> None:
+    payload = envelope(NUMBER_ID, messages=[text_message(CUSTOMER, "Hola", message_id="wamid.OUTAGE")])
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(APP_SECRET, body)}
+    async with outage.refusing():
+        await outage.terminate()
+        response = await client.post(WEBHOOK, content=body, headers=headers)
+        assert response.status_code == 503 and response.headers["retry-after"]
+    await engine.dispose()  # the test's own connections were killed too
+    for _ in range(2):  # Meta's retry, and a duplicate of it
+        response = await client.post(WEBHOOK, content=body, headers=headers)
+        assert response.status_code == 200, response.text
+    await _sent_to_customer(graph, 1)
+    rows = [m for m in await _messages(session, cloud.point_a) if m.provider_message_id == "wamid.OUTAGE"]
+    assert len(rows) == 1

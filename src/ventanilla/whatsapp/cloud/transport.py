@@ -39,6 +39,9 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 GRAPH_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# No pool-wide cap: the delivery worker already bounds sends per point, and a shared cap would let one flooded
+# point's sends queue another point's behind them (every number talks to the same host).
+GRAPH_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=64)
 _Result = TypeVar("_Result")
 
 
@@ -49,7 +52,7 @@ class CloudTransport:
         self.sessions = sessions
         self.box = box
         self.api_base = api_base
-        self.http = httpx.AsyncClient(timeout=GRAPH_TIMEOUT, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS, follow_redirects=False)
         self._limiters: dict[str, RateLimiter] = {}  # per number, across reconnects
 
     async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
