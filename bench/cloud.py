@@ -33,13 +33,13 @@ import httpx
 from harness import (
     BASELINE_POOL,
     ROOT,
+    burst_end,
     cpu_seconds,
     message_plan,
     percentile,
     raw_baseline,
     serving,
     signed_in,
-    stored_to_sent,
     workspace,
 )
 from tests.fakes.graph_api import BENCH_NUMBER_BASE, envelope, sign
@@ -132,20 +132,8 @@ async def _burst(base: str, bodies: list[bytes], dsn: str, total: int, server_pi
                 await post(queue.pop())
 
         await asyncio.gather(*(sender() for _ in range(16)))
-    connection = await asyncpg.connect(dsn)
-    try:
-        while not await connection.fetchval(
-            "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
-            "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
-            total,
-        ):
-            await asyncio.sleep(0.2)
-        cpu = cpu_seconds(server_pid) - cpu_before
-        last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
-        replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
-        values = await stored_to_sent(connection, "wamid.B")
-    finally:
-        await connection.close()
+    end = await burst_end(dsn, total, "wamid.B", server_pid, cpu_before)
+    cpu, last_sent, replies, values = end.cpu_seconds, end.last_sent, end.replies, end.stored_to_sent_ms
     elapsed = (last_sent - started).total_seconds()
     return {
         "per_second": total / elapsed,

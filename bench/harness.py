@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,34 @@ async def raw_baseline(dsn: str, plan: list[tuple[str, list[dict]]], connections
     elapsed = time.perf_counter() - started
     await pool.close()
     return sum(len(batch) for _, batch in plan) / elapsed
+
+
+@dataclass(frozen=True)
+class BurstEnd:
+    """How a burst ended: every message handled and no reply PENDING."""
+
+    cpu_seconds: float  # the server's, since `cpu_before`
+    last_sent: datetime
+    replies: int
+    stored_to_sent_ms: list[float]  # sorted
+
+
+async def burst_end(dsn: str, total: int, tag: str, server_pid: int, cpu_before: float) -> BurstEnd:
+    """Wait until `total` inbound messages are handled and nothing is PENDING, then read the figures."""
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        while not await connection.fetchval(
+            "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
+            "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
+            total,
+        ):
+            await asyncio.sleep(0.2)
+        cpu = cpu_seconds(server_pid) - cpu_before
+        last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
+        replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
+        values = await stored_to_sent(connection, tag)
+    finally:
+        await connection.close()
+    return BurstEnd(cpu, last_sent, replies, values)

@@ -35,11 +35,11 @@ import statistics
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
-import asyncpg
 import httpx
 from harness import (
     BASELINE_POOL,
     Pacer,
+    burst_end,
     cpu_seconds,
     message_plan,
     percentile,
@@ -48,7 +48,6 @@ from harness import (
     serving,
     settled,
     signed_in,
-    stored_to_sent,
     workspace,
 )
 from tests.helpers import wait_until_ready
@@ -70,20 +69,8 @@ async def _burst(
 
     started, cpu_before = datetime.now(UTC), cpu_seconds(server_pid)
     await asyncio.gather(*(sender(point) for point in points))
-    connection = await asyncpg.connect(dsn)
-    try:
-        while not await connection.fetchval(
-            "SELECT count(*) FILTER (WHERE direction = 'IN' AND handled_at IS NOT NULL) >= $1 "
-            "AND count(*) FILTER (WHERE delivery_status = 'PENDING') = 0 FROM message",
-            total,
-        ):
-            await asyncio.sleep(0.2)
-        cpu = cpu_seconds(server_pid) - cpu_before
-        last_sent = await connection.fetchval("SELECT max(sent_at) FROM message WHERE direction = 'OUT'")
-        replies = await connection.fetchval("SELECT count(*) FROM message WHERE sender_type = 'BOT'")
-        values = await stored_to_sent(connection, "B")
-    finally:
-        await connection.close()
+    end = await burst_end(dsn, total, "B", server_pid, cpu_before)
+    cpu, last_sent, replies, values = end.cpu_seconds, end.last_sent, end.replies, end.stored_to_sent_ms
     elapsed = (last_sent - started).total_seconds()
     return {
         "messages": total,

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from uuid import uuid4
 
-import uvicorn
-
-from tests.fakes.openai_server import _multipart
+from tests.fakes.serving import multipart_form, serving_in_thread
 
 GRAPH_VERSION = "v21.0"
 DEFAULT_DISPLAY_PHONE_NUMBER = "5215510000001"
@@ -299,7 +296,7 @@ class FakeGraph:
         number = self._number(phone_number_id, token)
         if isinstance(number, _Answer):
             return number
-        form = _multipart(headers.get("content-type", ""), raw)
+        form = multipart_form(headers.get("content-type", ""), raw)
         if form is None or "file" not in form[1]:
             return _invalid("expected multipart with a file")
         fields, files = form
@@ -377,26 +374,10 @@ async def _respond(send: Any, answer: _Answer) -> None:
 def running_fake_graph() -> Iterator[FakeGraph]:
     """Serve a FakeGraph on 127.0.0.1; `url` is the base URL for the client (it includes the version)."""
     app = FakeGraph()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    app.root = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app.url = f"{app.root}/{GRAPH_VERSION}"
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-graph", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake Graph server did not start")
-        time.sleep(0.01)
-    try:
+    with serving_in_thread(app, "fake-graph") as root:
+        app.root = root
+        app.url = f"{root}/{GRAPH_VERSION}"
         yield app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
 
 
 # Webhooks: what Meta POSTs to the app (numbers are digits without "+", timestamps are strings of Unix seconds).

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 from uuid import uuid4
 
-import uvicorn
+from tests.fakes.serving import multipart_form, serving_in_thread
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
@@ -184,7 +180,7 @@ class FakeOpenAI:
         return step
 
     def _transcription(self, headers: dict[str, str], body: bytes) -> Step | None:
-        form = _multipart(headers.get("content-type", ""), body)
+        form = multipart_form(headers.get("content-type", ""), body)
         if form is None or "file" not in form[1] or "model" not in form[0]:
             return Step(400, {"error": {"message": "expected multipart with file and model", "type": "invalid"}})
         fields, files = form
@@ -192,27 +188,6 @@ class FakeOpenAI:
         with self._lock:
             self.transcriptions.append(ReceivedAudio(headers, fields, file_name, content_type, data))
             return self._transcripts.popleft() if self._transcripts else None
-
-
-def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]] | None:
-    """A multipart/form-data body's fields and files (name -> (file name, type, bytes)), by the standard library."""
-    if not content_type.startswith("multipart/form-data"):
-        return None
-    parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    if not isinstance(parsed, Message) or not parsed.is_multipart():
-        return None
-    fields: dict[str, str] = {}
-    files: dict[str, tuple[str, str, bytes]] = {}
-    for part in parsed.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if not isinstance(name, str):
-            continue
-        if (file_name := part.get_filename()) is not None:
-            files[name] = (file_name, part.get_content_type(), payload)
-        else:
-            fields[name] = payload.decode()
-    return fields, files
 
 
 async def _respond(send: Any, step: Step) -> None:
@@ -227,25 +202,9 @@ async def _respond(send: Any, step: Step) -> None:
 def running_fake_openai(default: Step | None = None) -> Iterator[FakeOpenAI]:
     """Serve a FakeOpenAI on 127.0.0.1; `url` is the base URL for OPENAI_BASE_URL."""
     app = FakeOpenAI(default)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    app.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake OpenAI server did not start")
-        time.sleep(0.01)
-    try:
+    with serving_in_thread(app, "fake-openai") as root:
+        app.url = f"{root}/v1"
         yield app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
 
 
 def main() -> None:

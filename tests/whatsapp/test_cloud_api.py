@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -56,16 +57,9 @@ def graph() -> Iterator[FakeGraph]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, graph: FakeGraph) -> Settings:
-    environ = {
-        "DATABASE_URL": database_url,
-        "VENTANILLA_DATA_DIR": str(tmp_path / "data"),
-        "AUTH_SESSIONS_DIR": str(tmp_path / "auth_sessions"),
-        "WHATSAPP_TRANSPORT": "simulator",
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "WHATSAPP_CLOUD_API_BASE": graph.url,
-    }
-    return load_settings(environ, env_file=None)
+def settings(settings: Settings, graph: FakeGraph) -> Settings:
+    """The usual test settings, with Meta at the fake."""
+    return replace(settings, whatsapp_cloud_api_base=graph.url)
 
 
 @pytest.fixture

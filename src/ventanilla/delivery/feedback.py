@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.batching import MicroBatcher
 from ventanilla.db.errors import describe, is_refused_content, is_unavailable
@@ -161,17 +163,7 @@ class Feedback:
                         "before": [value.value for value in _FROM[status]],
                     },
                 )
-                for message_id, point_id, conversation_id in rows:
-                    moved.append((point_id, status))
-                    after_commit(
-                        session,
-                        MessageStatusChanged(
-                            service_point_id=point_id,
-                            conversation_id=conversation_id,
-                            message_id=message_id,
-                            delivery_status=status,
-                        ),
-                    )
+                moved += _announce_moved(session, rows, status)
             failures = [item for item in acknowledged if isinstance(item.event, DeliveryFailed)]
             if failures:
                 rows = await connection.execute(
@@ -183,17 +175,7 @@ class Feedback:
                         "reasons": [item.event.reason for item in failures],
                     },
                 )
-                for message_id, point_id, conversation_id in rows:
-                    moved.append((point_id, DeliveryStatus.FAILED))
-                    after_commit(
-                        session,
-                        MessageStatusChanged(
-                            service_point_id=point_id,
-                            conversation_id=conversation_id,
-                            message_id=message_id,
-                            delivery_status=DeliveryStatus.FAILED,
-                        ),
-                    )
+                moved += _announce_moved(session, rows, DeliveryStatus.FAILED)
             reactions = [item for item in acknowledged if isinstance(item.event, Reaction)]
             if reactions:
                 rows = await connection.execute(
@@ -215,3 +197,22 @@ class Feedback:
         for point_id, status in moved:
             self.metrics.receipt(point_id, status.value)
         return [None] * len(acknowledged)
+
+
+def _announce_moved(
+    session: AsyncSession, rows: Iterable[Row], status: DeliveryStatus
+) -> list[tuple[UUID, DeliveryStatus]]:
+    """Publish each message that moved (once committed); the (point, status) pairs for the metrics."""
+    moved = []
+    for message_id, point_id, conversation_id in rows:
+        moved.append((point_id, status))
+        after_commit(
+            session,
+            MessageStatusChanged(
+                service_point_id=point_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                delivery_status=status,
+            ),
+        )
+    return moved
