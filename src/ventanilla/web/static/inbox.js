@@ -2,6 +2,8 @@
 // labels, search and unread counts; one conversation's messages (texts, photos, audio, video, documents, locations,
 // contacts, replies, reactions and the team's private notes), its history and the shipments the customer wrote
 // about; take over (asking first when a colleague holds it), resolve, give back, answer with a text or a file.
+// On a Cloud API branch, once 24 hours passed since the customer's last message, only an approved template goes:
+// the answer box gives way to a template picker (and a hint warns in the last two hours).
 // Everything follows the branch's live events, so nothing needs a reload; a sound, a browser notification and the
 // tab's title tell the agent when a customer starts waiting or a conversation is assigned to them.
 // Message content only ever reaches the page through textContent and attributes, never as HTML.
@@ -62,6 +64,7 @@
   const TYPING_EVERY_MS = 3000; // how often typing is told to the others while the agent writes
   const TYPING_SHOWN_MS = 6000; // how long "… está escribiendo" stays after the last sign
   const NEAR_END_PX = 40; // this close to the end of the thread counts as being at the end
+  const WINDOW_HINT_MS = 2 * 60 * 60 * 1000; // the closing 24-hour window is announced this long before
 
   const state = {
     filter: "all",
@@ -86,6 +89,9 @@
     typing: null, // {userId, name, timer} of a colleague writing in the open conversation
     typingSentAt: 0,
     readUpTo: "", // the newest customer message already marked read
+    closedWindow: null, // serviceWindowEndsAt of the open conversation when the server said it closed (409)
+    templates: null, // the branch's approved templates, once loaded
+    templatesLoading: false,
   };
   const pageTitle = document.title;
 
@@ -802,6 +808,7 @@
     $("resolve").hidden = d.status === "RESOLVED";
     $("give-back").hidden = d.status !== "HUMAN";
     $("older").hidden = !state.olderCursor;
+    renderWindow(d);
 
     const list = $("messages");
     const messages = [...state.messages.values()];
@@ -906,7 +913,9 @@
       $("thread-title").textContent = "";
       $("shipments").hidden = true;
       $("shipment-list").replaceChildren();
-      for (const id of ["reply-status", "note-status", "thread-status"]) $(id).textContent = "";
+      for (const id of ["reply-status", "note-status", "thread-status", "template-status"]) $(id).textContent = "";
+      state.closedWindow = null;
+      renderWindow(null);
     }
     if (push) history.pushState({ c: id }, "", `?c=${encodeURIComponent(id)}`);
     $("thread").hidden = false;
@@ -1029,7 +1038,7 @@
       mergeMessages([await V.api("POST", `${base}/${state.openId}/messages/${messageId}/retry`)]);
       renderThread();
     } catch (error) {
-      V.setStatus($("thread-status"), error.message, true);
+      if (!windowClosedBy(error)) V.setStatus($("thread-status"), error.message, true);
       button.disabled = false;
     }
   }
@@ -1167,7 +1176,7 @@
       renderThread();
       loadThread();
     } catch (error) {
-      V.setStatus(status, error.message, true);
+      if (!windowClosedBy(error)) V.setStatus(status, error.message, true);
     } finally {
       button.disabled = false;
       state.sending = false;
@@ -1204,6 +1213,159 @@
       V.setStatus(status, error.message, true);
     } finally {
       button.disabled = false;
+    }
+  }
+
+  // ---- the Cloud API's 24-hour window: a template picker instead of free text once it closed ----
+
+  function timeLeft(ms) {
+    const minutes = Math.max(1, Math.ceil(ms / 60000));
+    const hours = Math.floor(minutes / 60);
+    const rest = minutes % 60;
+    const inMinutes = plural(rest, "minuto", "minutos");
+    if (!hours) return inMinutes;
+    return rest ? `${plural(hours, "hora", "horas")} y ${inMinutes}` : plural(hours, "hora", "horas");
+  }
+
+  // `d` null: no conversation (or a WhatsApp-Web branch, whose serviceWindowEndsAt is null): no window at all.
+  function renderWindow(d) {
+    const ends = d ? d.serviceWindowEndsAt : null;
+    const left = ends ? Date.parse(ends) - Date.now() : Infinity;
+    const closed = Boolean(ends) && (left <= 0 || state.closedWindow === ends);
+    const box = $("window-closed");
+    const opening = closed && box.hidden;
+    box.hidden = !closed;
+    $("reply").hidden = closed;
+    const hint = $("window-hint");
+    hint.hidden = closed || left > WINDOW_HINT_MS;
+    if (!hint.hidden) {
+      const text = `Quedan ${timeLeft(left)} de las 24 horas para responder con texto libre (hasta las `
+        + `${V.formatTime(ends)}); después solo se podrá enviar una plantilla aprobada.`;
+      if (hint.textContent !== text) hint.textContent = text;
+    }
+    if (opening) {
+      V.announce($("window-notice").textContent);
+      loadTemplates();
+    }
+  }
+
+  // A refusal of free text because the window closed meanwhile (409) switches to the picker; says whether it did.
+  function windowClosedBy(error) {
+    const d = state.detail;
+    if (!(error instanceof V.ApiError) || error.status !== 409 || !d || !d.serviceWindowEndsAt) return false;
+    state.closedWindow = d.serviceWindowEndsAt;
+    renderWindow(d);
+    V.setStatus($("template-status"), "La ventana de 24 horas se cerró mientras tanto: elige una plantilla aprobada.", true);
+    refreshThread();
+    return true;
+  }
+
+  function templateProblem(error, what) {
+    const said = {
+      404: "Meta ya no tiene esa plantilla para este número; vuelve a cargar las plantillas.",
+      409: "La sucursal no tiene configurado el WhatsApp Business Account ID: pide a un administrador que lo agregue.",
+      422: "La plantilla no está aprobada o no lleva esos datos; vuelve a cargar las plantillas.",
+      502: "Meta rechazó la solicitud; revisa la plantilla en el WhatsApp Manager de Meta.",
+      503: "Meta no respondió; intenta de nuevo en unos segundos.",
+    }[error.status];
+    return `${what}: ${said || error.message}`;
+  }
+
+  async function loadTemplates() {
+    if (state.templates || state.templatesLoading) return;
+    state.templatesLoading = true;
+    const status = $("template-status");
+    $("template-reload").hidden = true;
+    const loading = "Cargando las plantillas…";
+    V.setStatus(status, loading);
+    try {
+      const listed = await V.api("GET", `/api/service-points/${pointId}/whatsapp/cloud/templates`);
+      state.templates = listed.filter((t) => t.status === "APPROVED");
+      if (state.templates.length) {
+        if (status.textContent === loading) V.setStatus(status, ""); // what was said meanwhile stays
+      } else V.setStatus(status, "Este número no tiene plantillas aprobadas: créalas en el WhatsApp Manager de Meta.", true);
+    } catch (error) {
+      V.setStatus(status, templateProblem(error, "No se pudieron cargar las plantillas"), true);
+    } finally {
+      state.templatesLoading = false;
+    }
+    $("template-reload").hidden = Boolean(state.templates && state.templates.length);
+    renderTemplates();
+  }
+
+  function chosenTemplate() {
+    const index = $("template-choice").value;
+    return index === "" || !state.templates ? null : state.templates[Number(index)] || null;
+  }
+
+  function renderTemplates() {
+    const select = $("template-choice");
+    const items = state.templates || [];
+    const previous = select.value;
+    select.replaceChildren(
+      V.el("option", { value: "", text: items.length ? "Elige una plantilla…" : "Sin plantillas aprobadas" }),
+      ...items.map((t, index) => V.el("option", { value: String(index), text: `${t.name} (${t.language})` })));
+    if (previous && Number(previous) < items.length) select.value = previous;
+    select.disabled = !items.length;
+    renderTemplateChoice();
+  }
+
+  // The chosen template's body, {{1}}, {{2}}... as Meta has it, and one input per parameter.
+  function renderTemplateChoice() {
+    const template = chosenTemplate();
+    $("template-body").textContent = template ? template.body : "";
+    const params = $("template-params");
+    const inputs = [];
+    for (let n = 1; template && n <= template.parameterCount; n += 1) {
+      const id = `template-param-${n}`;
+      inputs.push(V.el("div", { className: "field" },
+        V.el("label", { for: id, text: `Valor para {{${n}}}` }),
+        V.el("input", { id, name: `param-${n}`, maxlength: "1024", autocomplete: "off", required: true })));
+    }
+    for (const field of inputs) {
+      const input = field.querySelector("input");
+      input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
+    }
+    params.replaceChildren(params.querySelector("legend"), ...inputs);
+    params.hidden = !inputs.length;
+    $("template-send").disabled = !template;
+  }
+
+  async function sendTemplate(event) {
+    event.preventDefault();
+    const status = $("template-status");
+    const template = chosenTemplate();
+    if (!template) {
+      V.setStatus(status, "Elige una plantilla.", true);
+      $("template-choice").focus();
+      return;
+    }
+    const inputs = [...$("template-params").querySelectorAll("input")];
+    for (const input of inputs) input.removeAttribute("aria-invalid");
+    const empty = inputs.find((input) => !input.value.trim());
+    if (empty) {
+      empty.setAttribute("aria-invalid", "true");
+      empty.focus();
+      V.setStatus(status, `${empty.labels[0].textContent}: escribe el dato que va en la plantilla.`, true);
+      return;
+    }
+    const button = $("template-send");
+    button.disabled = true;
+    state.takenByMe.add(state.openId);
+    V.setStatus(status, "Enviando la plantilla…");
+    const body = { name: template.name, language: template.language, parameters: inputs.map((i) => i.value.trim()) };
+    try {
+      mergeMessages([await V.api("POST", `${base}/${state.openId}/templates`, body)]);
+      for (const input of inputs) input.value = "";
+      V.setStatus(status, "Plantilla en camino al cliente. Cuando responda, se podrá escribir libremente otra vez.");
+      $("messages").dataset.fresh = "true";
+      renderThread();
+      loadThread();
+    } catch (error) {
+      V.setStatus(status, templateProblem(error, "No se envió la plantilla"), true);
+      $("template-reload").hidden = false;
+    } finally {
+      button.disabled = !chosenTemplate();
     }
   }
 
@@ -1271,6 +1433,12 @@
     }
   });
   $("reply").addEventListener("submit", sendReply);
+  $("template-form").addEventListener("submit", sendTemplate);
+  $("template-choice").addEventListener("change", renderTemplateChoice);
+  $("template-reload").addEventListener("click", () => {
+    state.templates = null;
+    loadTemplates();
+  });
   $("note").addEventListener("submit", saveNote);
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");

@@ -1,4 +1,5 @@
-// A branch's WhatsApp: link by QR or pairing code, watch the status change live, restart, relink or unlink.
+// A branch's WhatsApp: link by QR or pairing code, watch the status change live, restart, relink or unlink. A
+// branch on the official Cloud API has no QR, no pairing code and no phone to unlink: only its status and restart.
 "use strict";
 
 (() => {
@@ -7,6 +8,7 @@
   const pointId = section.dataset.point;
   const base = `/api/service-points/${pointId}/whatsapp`;
   const $ = (id) => document.getElementById(id);
+  const cloud = section.dataset.transport === "cloud";
   const buttons = { connect: $("connect"), restart: $("restart"), relink: $("relink"), logout: $("logout") };
   let current = {
     status: section.dataset.status,
@@ -15,7 +17,16 @@
     lastError: section.dataset.error || null,
   };
 
+  function cloudDetail(state) {
+    if (state.status === "CONNECTED") {
+      return state.phoneNumber ? `Meta aceptó el número ${state.phoneNumber}.` : "Meta aceptó el número.";
+    }
+    if (state.status === "CONNECTING") return "Consultando el número a Meta…";
+    return "Sin conexión con Meta: revisa el último problema.";
+  }
+
   function detail(state) {
+    if (cloud) return cloudDetail(state);
     if (state.status === "CONNECTED") {
       return state.phoneNumber ? `WhatsApp vinculado al número ${state.phoneNumber}.` : "WhatsApp vinculado.";
     }
@@ -26,6 +37,7 @@
   }
 
   function showQr(fresh) {
+    if (cloud) return;
     const box = $("qr-box");
     const img = $("qr");
     if (fresh || !img.getAttribute("src")) img.src = `${base}/qr?format=svg&t=${Date.now()}`;
@@ -33,6 +45,7 @@
   }
 
   function hideQr() {
+    if (cloud) return;
     $("qr-box").hidden = true;
     $("qr").removeAttribute("src");
   }
@@ -50,9 +63,10 @@
     if (state.status !== "CONNECTED" && state.qrAvailable) showQr(false);
     else hideQr();
     const connected = state.status === "CONNECTED";
+    buttons.restart.hidden = state.status === "DISCONNECTED" && !state.lastError;
+    if (cloud) return;
     buttons.connect.hidden = connected || (state.status === "CONNECTING" && state.qrAvailable);
     buttons.relink.hidden = !connected;
-    buttons.restart.hidden = state.status === "DISCONNECTED" && !state.lastError;
     buttons.logout.hidden = state.status === "DISCONNECTED";
     $("pairing").hidden = connected;
     if (connected && previous !== "CONNECTED") {
@@ -84,9 +98,15 @@
     }
   }
 
+  buttons.restart.addEventListener("click", () => act(buttons.restart, ["restart"], "Reiniciando la conexión…"));
+  render(current);
+  if (cloud) {
+    V.live(pointId, { "whatsapp.status": (event) => render(event) }, refresh);
+    return;
+  }
+
   buttons.connect.addEventListener("click", () =>
     act(buttons.connect, ["connect"], "Pedimos un código a WhatsApp; aparecerá aquí en unos segundos."));
-  buttons.restart.addEventListener("click", () => act(buttons.restart, ["restart"], "Reiniciando la conexión…"));
   buttons.relink.addEventListener("click", () =>
     act(buttons.relink, ["logout", "connect"], "Teléfono desvinculado; escanea el código nuevo con el otro teléfono."));
   buttons.logout.addEventListener("click", () => act(buttons.logout, ["logout"], "WhatsApp desvinculado."));
@@ -113,7 +133,6 @@
     }
   });
 
-  render(current);
   V.live(pointId, {
     "whatsapp.status": (event) => render(event),
     "whatsapp.qr": () => {
@@ -254,5 +273,130 @@
       problem.field.focus();
     }
     V.setStatus(status, problem.message, true);
+  });
+})();
+
+// The Cloud API number of a branch (admins): the non-secret fields are filled from the API; the secrets are
+// write-only, so an empty secret keeps the stored one. After saving, the webhook address to paste at Meta.
+(() => {
+  const form = document.getElementById("cloud-form");
+  if (!form) return;
+  const url = `/api/service-points/${form.dataset.point}/whatsapp/cloud`;
+  const status = document.getElementById("cloud-status");
+  const field = (name) => form.elements.namedItem(name);
+  const SECRETS = ["accessToken", "appSecret", "verifyToken"];
+  const LABELS = {
+    phoneNumberId: "Phone Number ID",
+    businessAccountId: "WhatsApp Business Account ID",
+    accessToken: "Token de acceso",
+    appSecret: "App Secret",
+    verifyToken: "Token de verificación del webhook",
+    alertTemplate: "Plantilla de avisos",
+  };
+  let stored = false; // the point already has a number: empty secrets keep the stored ones
+
+  function showWebhook(path) {
+    document.getElementById("webhook-url").textContent = location.origin + path;
+    document.getElementById("webhook").hidden = false;
+  }
+
+  function fill(account) {
+    stored = true;
+    field("phoneNumberId").value = account.phoneNumberId;
+    field("businessAccountId").value = account.businessAccountId || "";
+    field("alertTemplate.name").value = account.alertTemplate ? account.alertTemplate.name : "";
+    field("alertTemplate.language").value = account.alertTemplate ? account.alertTemplate.language : "";
+    for (const name of SECRETS) {
+      field(name).value = "";
+      field(name).placeholder = "(guardado: vacío lo conserva)";
+    }
+    document.getElementById("c-secrets-rule").textContent =
+      "Déjalos vacíos para conservar los guardados; escribe uno solo para cambiarlo.";
+    showWebhook(account.webhookPath);
+  }
+
+  // Every problem in Spanish, with the names on the screen: a first setup without its secrets, bad formats, a
+  // number that another branch has.
+  function explain(error) {
+    if (!(error instanceof V.ApiError)) return String(error);
+    const extra = error.body && Array.isArray(error.body.extra) ? error.body.extra : [];
+    if (error.status === 400 && extra.length) {
+      return extra.map((problem) => {
+        const label = V.fieldLabel(problem.key, LABELS);
+        if (/first time/.test(String(problem.message))) return `${label}: es obligatorio la primera vez.`;
+        return V.describe(400, { extra: [problem] }, LABELS);
+      }).join(" ");
+    }
+    if (error.status === 409) return "Phone Number ID: otra sucursal ya usa este número; elige otro.";
+    return error.message;
+  }
+
+  function body() {
+    const text = (name) => field(name).value.trim();
+    const data = { phoneNumberId: text("phoneNumberId"), businessAccountId: text("businessAccountId") || null };
+    for (const name of SECRETS) if (field(name).value) data[name] = field(name).value;
+    const name = text("alertTemplate.name");
+    const language = text("alertTemplate.language");
+    if (name || language) data.alertTemplate = { name, language };
+    return data;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+    const missing = [];
+    if (!field("phoneNumberId").value.trim()) missing.push("phoneNumberId");
+    if (!stored) missing.push(...SECRETS.filter((name) => !field(name).value));
+    if (missing.length) {
+      for (const name of missing) field(name).setAttribute("aria-invalid", "true");
+      field(missing[0]).focus();
+      V.setStatus(status, missing.map((name) => `${LABELS[name]}: es obligatorio.`).join(" "), true);
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    V.setStatus(status, "Guardando y consultando a Meta…");
+    try {
+      fill(await V.api("PUT", url, body()));
+      V.setStatus(status, "Número guardado. La conexión con Meta se reinicia; el estado aparece arriba.");
+    } catch (error) {
+      V.markFields(form, error);
+      V.setStatus(status, explain(error), true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  (async () => {
+    try {
+      fill(await V.api("GET", url));
+    } catch (error) {
+      if (error.status !== 404) V.setStatus(status, error.message, true);
+      // 404: no number yet, the form starts empty and the secrets are required
+    }
+  })();
+})();
+
+// Switching a branch between WhatsApp Web and the official Cloud API (admins), after a confirmation.
+(() => {
+  const button = document.getElementById("transport-switch");
+  if (!button) return;
+  const section = document.getElementById("whatsapp");
+  const status = document.getElementById("transport-status");
+  button.addEventListener("click", async () => {
+    if (!window.confirm(button.dataset.confirm)) return;
+    button.disabled = true;
+    V.setStatus(status, "Cambiando…");
+    try {
+      await V.api("PATCH", `/api/service-points/${section.dataset.point}`, { transport: button.dataset.transport });
+      const done = button.dataset.transport === "cloud"
+        ? "La sucursal usa ahora la API oficial de WhatsApp (Cloud API)."
+        : "La sucursal usa ahora WhatsApp Web.";
+      sessionStorage.setItem("ventanilla-flash", done);
+      location.reload();
+    } catch (error) {
+      V.setStatus(status, error.message, true);
+      button.disabled = false;
+    }
   });
 })();
