@@ -74,6 +74,7 @@ from ventanilla.web import build_web_router, template_config
 from ventanilla.webhooks.controllers import WebhookController
 from ventanilla.webhooks.dispatcher import WebhookDispatcher, WebhookPolicy
 from ventanilla.webhooks.outbox import Subscriptions
+from ventanilla.webhooks.targets import TargetPolicy
 from ventanilla.whatsapp.cloud.controllers import CloudAccountController, CloudWebhookController
 from ventanilla.whatsapp.cloud.transport import CloudTransport
 from ventanilla.whatsapp.cloud.webhook import CloudWebhook
@@ -198,7 +199,8 @@ def create_app(
     retention = MediaRetention(alchemy.get_session, media, metrics, settings.media_retention_days)
     auto_resolver = AutoResolver(alchemy.get_session, delivery.notify, auto_resolve_policy)
     assigner = Assigner(alchemy.get_session, assignment_policy)
-    webhooks = WebhookDispatcher(alchemy.get_session, subscriptions, webhook_policy)
+    webhook_targets = TargetPolicy(settings.webhook_allowed_networks)
+    webhooks = WebhookDispatcher(alchemy.get_session, subscriptions, secret_box, webhook_targets, webhook_policy)
 
     @asynccontextmanager
     async def run_workers(_: Litestar) -> AsyncIterator[None]:

@@ -83,7 +83,7 @@ def _with_database(settings: Settings) -> Settings:
 
 def _migrate_to_head(settings: Settings) -> None:
     try:
-        migrations.upgrade(settings.require_database_url())
+        migrations.upgrade(settings.require_database_url(), secret_keys=settings.secret_keys)
     except OSError as exc:
         raise ConfigError(f"cannot reach the database: {exc.strerror or exc}") from None
 

@@ -78,6 +78,8 @@ class Settings:
     # Encrypt stored third-party secrets (Cloud API tokens): the first encrypts, every one decrypts (rotation).
     secret_keys: tuple[str, ...] = ()
     whatsapp_cloud_api_base: str = DEFAULT_CLOUD_API_BASE  # the Graph API, version included (tests: a local fake)
+    # Private networks outbound webhooks may reach all the same (the company's own systems); else public only.
+    webhook_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def media_path(self) -> Path:
@@ -150,6 +152,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         whatsapp_cloud_api_base=(
             _http_url("WHATSAPP_CLOUD_API_BASE", get("WHATSAPP_CLOUD_API_BASE")) or DEFAULT_CLOUD_API_BASE
         ).rstrip("/"),
+        webhook_allowed_networks=_networks("WEBHOOK_ALLOWED_NETWORKS", get("WEBHOOK_ALLOWED_NETWORKS")),
     )
 
 
@@ -257,6 +260,21 @@ def _trusted_proxies(raw: str | None) -> tuple[str, ...]:
             raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
         proxies.append(item)
     return tuple(proxies)
+
+
+def _networks(name: str, raw: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs (10.0.0.0/8, fd00::/8; a bare address is its own /32 or /128)."""
+    if raw is None:
+        return ()
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP network such as 10.0.0.0/8") from None
+    return tuple(networks)
 
 
 def _daily_cap(raw: str | None) -> int | None:

@@ -1,13 +1,18 @@
-"""An app with a fast dispatcher, and a receiver on a free port that checks signatures the way a customer would."""
+"""An app with a fast dispatcher, and a receiver on a free port that checks signatures the way a customer would.
+
+The receivers listen on 127.0.0.1, which webhooks may not reach by default: these tests' settings allow
+127.0.0.0/8 through WEBHOOK_ALLOWED_NETWORKS (`allowed_networks`; a test overrides it to see the refusals).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from litestar import Litestar
@@ -18,6 +23,7 @@ from ventanilla.config import Settings
 from ventanilla.delivery.worker import DeliveryPolicy
 from ventanilla.pipeline import PipelinePolicy
 from ventanilla.webhooks.dispatcher import WebhookPolicy
+from ventanilla.webhooks.targets import IPNetwork
 
 FAST_WEBHOOKS = WebhookPolicy(
     poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2, claim_seconds=5, refresh_seconds=0.5
@@ -27,6 +33,17 @@ FAST_WEBHOOKS = WebhookPolicy(
 @pytest.fixture
 def webhook_policy() -> WebhookPolicy:
     return FAST_WEBHOOKS
+
+
+@pytest.fixture
+def allowed_networks() -> tuple[IPNetwork, ...]:
+    """WEBHOOK_ALLOWED_NETWORKS of these tests: the receivers are local."""
+    return (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.fixture
+def settings(settings: Settings, allowed_networks: tuple[IPNetwork, ...]) -> Settings:
+    return replace(settings, webhook_allowed_networks=allowed_networks)
 
 
 @pytest.fixture

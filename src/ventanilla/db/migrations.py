@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -23,21 +24,25 @@ def migrations_dir() -> Path:
     raise ConfigError("the migrations/ folder was not found; run Ventanilla from its source folder")
 
 
-def alembic_config(database_url: str | None = None) -> Config:
+def alembic_config(database_url: str | None = None, secret_keys: Sequence[str] | None = None) -> Config:
+    """`secret_keys` (Settings.secret_keys) for migrations that seal or open stored secrets; without them such a
+    migration reads them from the settings itself."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     if database_url is not None:
         config.attributes["database_url"] = database_url
+    if secret_keys is not None:
+        config.attributes["secret_keys"] = tuple(secret_keys)
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", secret_keys: Sequence[str] | None = None) -> None:
     """Blocking: run it before the event loop starts, or in a thread."""
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, secret_keys), revision)
 
 
-def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def downgrade(database_url: str, revision: str, secret_keys: Sequence[str] | None = None) -> None:
+    command.downgrade(alembic_config(database_url, secret_keys), revision)
 
 
 @cache

@@ -794,7 +794,8 @@ _WEBHOOK_EVENT_LIST = ", ".join(f"'{name}'" for name in WEBHOOK_EVENTS)
 class Webhook(UUIDAuditBase):
     """A company system told of events by signed POSTs. `service_point_id` NULL: events of every point.
 
-    `secret` signs each delivery (HMAC needs it in clear); it is shown once, at creation, and never again.
+    `secret` signs each delivery: stored sealed by `SecretBox` (the HMAC needs it back, so not hashed), shown once
+    in clear, at creation, and never again.
     A webhook whose deliveries keep failing past the retry window is disabled, `disabled_reason` saying why.
     Adding an event to `WEBHOOK_EVENTS` needs a migration of the `events_known` check.
     """
@@ -808,7 +809,7 @@ class Webhook(UUIDAuditBase):
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(ARRAY(Text))
     service_point_id: Mapped[UUID | None] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(Text)  # a Fernet token
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

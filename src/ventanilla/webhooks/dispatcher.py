@@ -10,6 +10,11 @@ Outcomes: a 2xx is DELIVERED. Anything else is retried with exponential backoff 
 capped at `retry_max_seconds`) until `give_up_after_seconds` after the first attempt; then the delivery is FAILED
 and its webhook disabled with the reason (shown to admins), its other pending deliveries FAILED with it. Deliveries
 are not ordered: a retried one may arrive after later ones (receivers order by `createdAt`).
+
+Each POST opens its webhook's sealed secret to sign (a secret sealed with a key this process lacks fails the
+attempt with that reason in `last_error`, retried like any failure), and goes through `GuardedTransport`, which
+connects only to public addresses (or WEBHOOK_ALLOWED_NETWORKS) resolved and checked at that moment
+(`ventanilla.webhooks.targets`); a refused target fails the attempt the same way.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from sqlalchemy import text, update
 from ventanilla.db.errors import describe, is_unavailable
 from ventanilla.db.models import Webhook, WebhookDelivery, WebhookDeliveryStatus
 from ventanilla.db.session import SessionFactory
+from ventanilla.secret_box import SecretBox, SecretUnreadable
 from ventanilla.webhooks.outbox import Subscriptions
 from ventanilla.webhooks.signing import signature
+from ventanilla.webhooks.targets import GuardedTransport, TargetPolicy, TargetRefused
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +54,8 @@ _CLAIM = text(
         FOR UPDATE OF d2 SKIP LOCKED
     ) AS due, webhook w
     WHERE d.id = due.id AND w.id = d.webhook_id
-    RETURNING d.id, d.webhook_id, d.delivery_id, d.event_type, d.body, d.attempts, d.first_attempt_at, w.url, w.secret
+    RETURNING d.id, d.webhook_id, d.delivery_id, d.event_type, d.body, d.attempts, d.first_attempt_at, w.url,
+        w.secret AS sealed_secret
     """
 )
 
@@ -75,7 +83,7 @@ class _Claimed:
     attempts: int
     first_attempt_at: datetime
     url: str
-    secret: str
+    sealed_secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +99,17 @@ class _Outcome:
 
 class WebhookDispatcher:
     def __init__(
-        self, sessions: SessionFactory, subscriptions: Subscriptions, policy: WebhookPolicy | None = None
+        self,
+        sessions: SessionFactory,
+        subscriptions: Subscriptions,
+        secret_box: SecretBox,
+        targets: TargetPolicy,
+        policy: WebhookPolicy | None = None,
     ) -> None:
         self.sessions = sessions
         self.subscriptions = subscriptions
+        self.secret_box = secret_box
+        self.targets = targets
         self.policy = policy or WebhookPolicy()
         self._task: asyncio.Task[None] | None = None
         self._posts: set[asyncio.Task[None]] = set()
@@ -116,7 +131,9 @@ class WebhookDispatcher:
         """Each POST is its own task: a slow receiver holds only its own slots, up to `max_in_flight` in all."""
         loop = asyncio.get_running_loop()
         refresh_at = loop.time()
-        async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False) as http:
+        async with httpx.AsyncClient(
+            transport=GuardedTransport(self.targets), timeout=self.policy.timeout_seconds, follow_redirects=False
+        ) as http:
             while True:
                 self._wake.clear()  # a POST ending from here on wakes the wait below
                 full = False
@@ -168,6 +185,10 @@ class WebhookDispatcher:
         return [_Claimed(**row._mapping) for row in rows]
 
     async def _post(self, http: httpx.AsyncClient, item: _Claimed) -> _Outcome:
+        try:
+            secret = self.secret_box.open(item.sealed_secret)
+        except SecretUnreadable as exc:
+            return _Outcome(item, None, str(exc))
         body = item.body.encode()
         timestamp = int(time.time())
         headers = {
@@ -176,10 +197,12 @@ class WebhookDispatcher:
             "X-Ventanilla-Event": item.event_type,
             "X-Ventanilla-Delivery": str(item.delivery_id),
             "X-Ventanilla-Timestamp": str(timestamp),
-            "X-Ventanilla-Signature": signature(item.secret, timestamp, body),
+            "X-Ventanilla-Signature": signature(secret, timestamp, body),
         }
         try:
             response = await http.post(item.url, content=body, headers=headers)
+        except TargetRefused as exc:
+            return _Outcome(item, None, f"refused: {exc}")
         except httpx.HTTPError as exc:
             return _Outcome(item, None, type(exc).__name__)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"

@@ -92,3 +92,10 @@ class WebhookDeliveryRead(CamelStruct):
             created_at=delivery.created_at,
             delivered_at=delivery.delivered_at,
         )
+
+
+class WebhookDeliveryPage(CamelStruct):
+    """A page of the delivery log, newest first; `nextCursor` (None on the last page) is passed back as `cursor`."""
+
+    items: list[WebhookDeliveryRead]
+    next_cursor: str | None

@@ -1,4 +1,5 @@
-"""Webhook queries: create (the secret leaves only in the answer), list, re-enable, delete, read the delivery log."""
+"""Webhook queries: create (the secret leaves only in the answer, and is stored sealed), list, re-enable, delete,
+read the delivery log a page at a time."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import select
 
 from ventanilla.db.models import ServicePoint, Webhook, WebhookDelivery
+from ventanilla.pagination import PageCursor
+from ventanilla.secret_box import SecretBox
 from ventanilla.webhooks.schemas import WebhookCreate
 from ventanilla.webhooks.signing import new_secret
+from ventanilla.webhooks.targets import TargetPolicy, TargetRefused
 
-LOG_SIZE = 100  # deliveries listed, newest first
+
+class DeliveryCursor(PageCursor):
+    """Where a page of the delivery log ended: the last row's id (newest first, so the next page is below it)."""
+
+    id: int
 
 
 class InvalidWebhookError(ValueError):
@@ -26,17 +34,22 @@ class InvalidWebhookError(ValueError):
         self.field = field
 
 
-def checked_url(url: str) -> str:
-    """`url` if it is an absolute http(s) URL with a host and no credentials in it."""
+async def checked_url(url: str, targets: TargetPolicy) -> str:
+    """`url` if it is an absolute http(s) URL with a host and no credentials in it, whose host `targets` allows
+    (not a private address, nor a name resolving to one)."""
     try:
         parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises on a malformed port
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise InvalidWebhookError("url", "not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidWebhookError("url", "must be an http:// or https:// URL with a host")
     if parts.username or parts.password:
         raise InvalidWebhookError("url", "must not hold credentials")
+    try:
+        await targets.check_url_host(parts.hostname, port)
+    except TargetRefused as exc:
+        raise InvalidWebhookError("url", str(exc)) from None
     return parts.geturl()
 
 
@@ -50,9 +63,11 @@ class WebhookService(SQLAlchemyAsyncRepositoryService[Webhook, WebhookRepository
     async def list_webhooks(self) -> Sequence[Webhook]:
         return (await self.repository.session.scalars(select(Webhook).order_by(Webhook.created_at, Webhook.id))).all()
 
-    async def create_webhook(self, data: WebhookCreate, created_by: UUID) -> tuple[Webhook, str]:
-        """The new row and its secret, returned this once."""
-        url = checked_url(data.url)
+    async def create_webhook(
+        self, data: WebhookCreate, created_by: UUID, box: SecretBox, targets: TargetPolicy
+    ) -> tuple[Webhook, str]:
+        """The new row and its secret in clear, returned this once (the row holds it sealed by `box`)."""
+        url = await checked_url(data.url, targets)
         point = data.service_point_id
         if point is not None and await self.repository.session.get(ServicePoint, point) is None:
             raise InvalidWebhookError("servicePointId", "this service point does not exist")
@@ -61,7 +76,7 @@ class WebhookService(SQLAlchemyAsyncRepositoryService[Webhook, WebhookRepository
             url=url,
             events=sorted(set(data.events)),
             service_point_id=point,
-            secret=secret,
+            secret=box.seal(secret),
             enabled=True,
             created_by_user_id=created_by,
         )
@@ -79,15 +94,22 @@ class WebhookService(SQLAlchemyAsyncRepositoryService[Webhook, WebhookRepository
         await self.repository.session.delete(await self._get(webhook_id))
         await self.repository.session.flush()
 
-    async def deliveries(self, webhook_id: UUID) -> Sequence[WebhookDelivery]:
+    async def deliveries(
+        self, webhook_id: UUID, limit: int, after: DeliveryCursor | None
+    ) -> tuple[Sequence[WebhookDelivery], DeliveryCursor | None]:
+        """A page of the log, newest first, and where the next one starts (None: this was the last)."""
         await self._get(webhook_id)
         query = (
             select(WebhookDelivery)
             .where(WebhookDelivery.webhook_id == webhook_id)
             .order_by(WebhookDelivery.id.desc())
-            .limit(LOG_SIZE)
+            .limit(limit + 1)
         )
-        return (await self.repository.session.scalars(query)).all()
+        if after is not None:
+            query = query.where(WebhookDelivery.id < after.id)
+        rows = (await self.repository.session.scalars(query)).all()
+        page = rows[:limit]
+        return page, DeliveryCursor(page[-1].id) if len(rows) > limit else None
 
     async def _get(self, webhook_id: UUID) -> Webhook:
         webhook = await self.repository.session.get(Webhook, webhook_id)
