@@ -75,14 +75,10 @@ def workspace(database_url: str | None, **env: str) -> Iterator[Workspace]:
 
 @contextmanager
 def serving(space: Workspace) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`ventanilla serve` on a free port of this machine; yields its base URL and the process. With
-    BENCH_PROFILE=<file>, py-spy samples the server and writes its collapsed stacks there when it stops."""
+    """`ventanilla serve` on a free port of this machine; yields its base URL and the process."""
     port = free_port()
-    command = [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)]
-    if profile := os.environ.get("BENCH_PROFILE"):  # collapsed stacks of the server, by py-spy (pip install py-spy)
-        command = ["py-spy", "record", "--format", "raw", "--rate", "200", "-o", profile, "--", *command]
     server = subprocess.Popen(
-        command,
+        [sys.executable, "-m", "ventanilla", "serve", "--port", str(port)],
         env=space.env,
         cwd=space.directory,
         stdout=subprocess.PIPE,
