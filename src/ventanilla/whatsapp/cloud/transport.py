@@ -39,9 +39,10 @@ from ventanilla.whatsapp.transport import (
 
 logger = logging.getLogger(__name__)
 GRAPH_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# No pool-wide cap: the delivery worker already bounds sends per point, and a shared cap would let one flooded
-# point's sends queue another point's behind them (every number talks to the same host).
-GRAPH_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+# An HTTP client per number: one shared pool would let a flooded point's sends queue another point's behind them,
+# and httpcore's pool scans every connection for every request (with 640 sends in flight, that scan was a third of
+# the server's CPU in bench/cloud.py). No cap: the delivery worker already bounds each point's sends.
+GRAPH_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=16)
 _Result = TypeVar("_Result")
 
 
@@ -52,8 +53,7 @@ class CloudTransport:
         self.sessions = sessions
         self.box = box
         self.api_base = api_base
-        self.http = httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS, follow_redirects=False)
-        self._limiters: dict[str, RateLimiter] = {}  # per number, across reconnects
+        self._numbers: dict[str, tuple[httpx.AsyncClient, RateLimiter]] = {}  # per number, across reconnects
 
     async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
         async with self.sessions() as session:
@@ -71,10 +71,12 @@ class CloudTransport:
         return CloudSocket(self, service_point_id, events)
 
     def client(self, credentials: CloudCredentials) -> GraphClient:
-        limiter = self._limiters.setdefault(credentials.phone_number_id, RateLimiter())
-        return GraphClient(
-            self.api_base, credentials.phone_number_id, credentials.access_token, self.http, limiter=limiter
-        )
+        number = credentials.phone_number_id
+        if number not in self._numbers:
+            http = httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS, follow_redirects=False)
+            self._numbers[number] = (http, RateLimiter())
+        http, limiter = self._numbers[number]
+        return GraphClient(self.api_base, number, credentials.access_token, http, limiter=limiter)
 
     async def credentials(self, service_point_id: UUID) -> CloudCredentials | None:
         async with self.sessions() as session:
@@ -92,7 +94,8 @@ class CloudTransport:
         return other is not None
 
     async def shutdown(self) -> None:
-        await self.http.aclose()
+        clients, self._numbers = [http for http, _ in self._numbers.values()], {}
+        await asyncio.gather(*(http.aclose() for http in clients), return_exceptions=True)
 
 
 class CloudSocket:
