@@ -1,13 +1,17 @@
 """The Cloud API client against the fake Graph server: what it sends, what it reads back, and how it classifies
-Meta's refusals (what may be retried, a rejected token, throttling that pauses everybody's sends)."""
+Meta's refusals (what may be retried, a rejected token, throttling that pauses everybody's sends). What the fake
+never answers (HTML errors, redirects, foreign URLs, a dropped connection) comes from a small aiohttp server."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from tests.fakes.graph_api import FakeGraph, running_fake_graph
 from ventanilla.whatsapp.cloud.graph import GraphClient, GraphError, RateLimiter, Template
@@ -40,9 +44,9 @@ def graph() -> Iterator[FakeGraph]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session:
+        yield session
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ def limiter(clock: FakeClock) -> RateLimiter:
 
 
 @pytest.fixture
-def client(graph: FakeGraph, http: httpx.AsyncClient, limiter: RateLimiter) -> GraphClient:
+def client(graph: FakeGraph, http: aiohttp.ClientSession, limiter: RateLimiter) -> GraphClient:
     return GraphClient(graph.url, PHONE_NUMBER_ID, TOKEN, http, limiter)
 
 
@@ -163,7 +167,7 @@ async def test_download_stops_when_more_bytes_arrive_than_declared(client: Graph
     assert refused.value.title.startswith("el archivo supera el límite")
 
 
-async def test_a_rejected_token_is_flagged_and_never_shown(graph: FakeGraph, http: httpx.AsyncClient) -> None:
+async def test_a_rejected_token_is_flagged_and_never_shown(graph: FakeGraph, http: aiohttp.ClientSession) -> None:
     wrong = GraphClient(graph.url, PHONE_NUMBER_ID, "EAAG-stale-token", http)
 
     with pytest.raises(GraphError) as refused:
@@ -175,7 +179,7 @@ async def test_a_rejected_token_is_flagged_and_never_shown(graph: FakeGraph, htt
     assert "EAAG" not in str(error) and "EAAG" not in repr(error)
 
 
-async def test_an_unknown_phone_number_id_is_not_retryable(graph: FakeGraph, http: httpx.AsyncClient) -> None:
+async def test_an_unknown_phone_number_id_is_not_retryable(graph: FakeGraph, http: aiohttp.ClientSession) -> None:
     with pytest.raises(GraphError) as refused:
         await GraphClient(graph.url, "999", TOKEN, http).phone_number()
 
@@ -244,7 +248,7 @@ async def test_server_errors_are_retryable_and_the_next_try_succeeds(client: Gra
     assert len(graph.sent) == 1
 
 
-async def test_a_closed_port_is_a_retryable_network_error(http: httpx.AsyncClient) -> None:
+async def test_a_closed_port_is_a_retryable_network_error(http: aiohttp.ClientSession) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -259,7 +263,7 @@ async def test_a_closed_port_is_a_retryable_network_error(http: httpx.AsyncClien
 
 async def test_a_timeout_is_a_retryable_network_error(graph: FakeGraph) -> None:
     graph.set_delay(0.5)
-    async with httpx.AsyncClient(timeout=0.05) as impatient:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.05)) as impatient:
         with pytest.raises(GraphError) as refused:
             await GraphClient(graph.url, PHONE_NUMBER_ID, TOKEN, impatient).phone_number()
 
@@ -267,14 +271,40 @@ async def test_a_timeout_is_a_retryable_network_error(graph: FakeGraph) -> None:
     assert "tiempo" in refused.value.title
 
 
-async def test_a_non_json_error_body_still_gives_a_graph_error() -> None:
-    def gateway(request: httpx.Request) -> httpx.Response:
-        headers = {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}
-        return httpx.Response(502, text="<html>Bad Gateway</html>", headers=headers)
+@pytest.fixture
+async def meta() -> AsyncIterator[tuple[web.Application, list[str]]]:
+    """An aiohttp app standing in for Meta (tests add its routes before the first request) and the paths asked."""
+    asked: list[str] = []
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(gateway)) as http:
+    @web.middleware
+    async def recording(request: web.Request, handler: web.RequestHandler[web.Request]) -> web.StreamResponse:
+        asked.append(request.path_qs)
+        return await handler(request)
+
+    yield web.Application(middlewares=[recording]), asked
+
+
+async def _served(app: web.Application) -> TestServer:
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_a_non_json_error_body_still_gives_a_graph_error(
+    meta: tuple[web.Application, list[str]], http: aiohttp.ClientSession
+) -> None:
+    async def gateway(request: web.Request) -> web.Response:
+        headers = {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}
+        return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html", headers=headers)
+
+    app, _ = meta
+    app.router.add_post("/v21.0/{number}/messages", gateway)
+    server = await _served(app)
+    try:
         with pytest.raises(GraphError) as refused:
-            await GraphClient("https://graph.example/v21.0", PHONE_NUMBER_ID, TOKEN, http).send_text(CUSTOMER, "x")
+            await GraphClient(str(server.make_url("/v21.0")), PHONE_NUMBER_ID, TOKEN, http).send_text(CUSTOMER, "x")
+    finally:
+        await server.close()
 
     error = refused.value
     assert (error.status, error.code, error.retryable) == (502, None, True)
@@ -282,16 +312,105 @@ async def test_a_non_json_error_body_still_gives_a_graph_error() -> None:
     assert error.retry_after is not None and error.retry_after > 0
 
 
-async def test_the_token_is_not_sent_in_clear_to_another_host() -> None:
-    def meta(request: httpx.Request) -> httpx.Response:
-        assert request.url.host == "graph.example", "the download URL must not be fetched"
-        return httpx.Response(200, json={"url": "http://elsewhere.example/file", "mime_type": "image/png"})
+async def test_the_token_is_not_sent_in_clear_to_another_host(
+    meta: tuple[web.Application, list[str]], http: aiohttp.ClientSession
+) -> None:
+    async def media(request: web.Request) -> web.Response:
+        return web.json_response({"url": "http://elsewhere.example/file", "mime_type": "image/png"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(meta)) as http:
+    app, asked = meta
+    app.router.add_get("/v21.0/{media_id}", media)
+    server = await _served(app)
+    try:
         with pytest.raises(GraphError) as refused:
-            await GraphClient("https://graph.example/v21.0", PHONE_NUMBER_ID, TOKEN, http).download("1", 1000)
+            await GraphClient(str(server.make_url("/v21.0")), PHONE_NUMBER_ID, TOKEN, http).download("1", 1000)
+    finally:
+        await server.close()
+
+    assert not refused.value.retryable  # a network error (elsewhere.example fetched) would be retryable
+    assert "insegura" in refused.value.title
+    assert asked == ["/v21.0/1"]
+
+
+async def test_a_refused_download_is_classified_like_any_refusal(
+    meta: tuple[web.Application, list[str]], http: aiohttp.ClientSession
+) -> None:
+    async def media(request: web.Request) -> web.Response:
+        return web.json_response({"url": str(request.url.with_path("/download/1")), "mime_type": "image/png"})
+
+    async def download(request: web.Request) -> web.Response:
+        error = {"message": "Invalid OAuth access token.", "code": 190}
+        return web.json_response({"error": error}, status=401)
+
+    app, asked = meta
+    app.router.add_get("/v21.0/{media_id}", media)
+    app.router.add_get("/download/{media_id}", download)
+    server = await _served(app)
+    try:
+        with pytest.raises(GraphError) as refused:
+            await GraphClient(str(server.make_url("/v21.0")), PHONE_NUMBER_ID, TOKEN, http).download("1", 1000)
+    finally:
+        await server.close()
+
+    assert (refused.value.status, refused.value.code, refused.value.token_rejected) == (401, 190, True)
+    assert asked == ["/v21.0/1", "/download/1"]
+
+
+async def test_a_redirect_is_not_followed(meta: tuple[web.Application, list[str]], http: aiohttp.ClientSession) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere")
+
+    app, asked = meta
+    app.router.add_get("/v21.0/{number}", moved)
+    server = await _served(app)
+    try:
+        with pytest.raises(GraphError) as refused:
+            await GraphClient(str(server.make_url("/v21.0")), PHONE_NUMBER_ID, TOKEN, http).phone_number()
+    finally:
+        await server.close()
+
+    assert (refused.value.status, refused.value.retryable) == (302, False)
+    assert asked == [f"/v21.0/{PHONE_NUMBER_ID}?fields=display_phone_number,verified_name"]
+
+
+async def test_template_pages_never_lead_to_another_host(
+    meta: tuple[web.Application, list[str]], http: aiohttp.ClientSession
+) -> None:
+    async def templates(request: web.Request) -> web.Response:
+        paging = {"next": "https://elsewhere.example/v21.0/WABA1/message_templates?after=MQ"}
+        return web.json_response({"data": [], "paging": paging})
+
+    app, asked = meta
+    app.router.add_get("/v21.0/{account}/message_templates", templates)
+    server = await _served(app)
+    try:
+        with pytest.raises(GraphError) as refused:
+            await GraphClient(str(server.make_url("/v21.0")), PHONE_NUMBER_ID, TOKEN, http).templates("WABA1")
+    finally:
+        await server.close()
 
     assert not refused.value.retryable
+    assert len(asked) == 1
+
+
+async def test_a_dropped_connection_is_a_retryable_network_error(http: aiohttp.ClientSession) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id"')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(GraphError) as refused:
+            await GraphClient(f"http://127.0.0.1:{port}/v21.0", PHONE_NUMBER_ID, TOKEN, http).phone_number()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert (refused.value.status, refused.value.retryable) == (0, True)
+    assert refused.value.title.startswith("error de red (")
 
 
 def _meta_template(index: int) -> dict[str, object]:

@@ -2,14 +2,17 @@
 
 It sends text, media and template messages, uploads and downloads media, reads the number and its approved
 templates, and turns every refusal into one classified `GraphError`: whether trying again later may help, whether
-the access token was rejected, and a short title an agent can read. Timeouts belong to the `httpx.AsyncClient`
-passed in. Sends go through a per-number token bucket (`RateLimiter`) that also stops everyone after Meta throttles.
-Nothing here logs; the token never appears in an error, and long digit runs (phone numbers) are masked in titles.
+the access token was rejected, and a short title an agent can read. Timeouts belong to the `aiohttp.ClientSession`
+passed in (aiohttp, not httpx: httpx's per-request overhead was the largest share of the server's CPU per message on
+the Cloud API path). Sends go through a per-number token bucket (`RateLimiter`) that also stops everyone after Meta
+throttles. Nothing here logs; the token never appears in an error, and long digit runs (phone numbers) are masked in
+titles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 RETRYABLE_CODES: frozenset[int] = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004})
 TOKEN_CODES: frozenset[int] = frozenset({190})
@@ -28,6 +31,8 @@ CAPTIONED_KINDS: frozenset[str] = frozenset({"image", "video", "document"})
 
 TITLE_MAX_CHARS = 300
 DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
+# A large file on a slow link may take longer than a request's 30 s in all: only a stalled read fails it.
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=30)
 TEMPLATE_PAGE_SIZE = 100
 TEMPLATE_MAX_PAGES = 20
 
@@ -35,6 +40,7 @@ _TOKEN_EPSILON = 1e-9  # a float refill a hair short of a whole token counts as 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 _PHONE_LIKE = re.compile(r"\+?[0-9]{8,}")
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)  # timeouts, refused connections, broken bodies
 
 
 class GraphError(Exception):
@@ -155,7 +161,7 @@ class GraphClient:
         base_url: str,
         phone_number_id: str,
         access_token: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         limiter: RateLimiter | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -196,9 +202,11 @@ class GraphClient:
         return await self._send(to, "template", template)
 
     async def upload(self, data: bytes, mime_type: str, file_name: str | None) -> str:
-        files = {"file": (file_name or "file", data, mime_type)}
-        form = {"messaging_product": "whatsapp", "type": mime_type}
-        answer = await self._call("POST", f"{self._base}/{self._phone_number_id}/media", files=files, data=form)
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime_type)
+        form.add_field("file", data, filename=file_name or "file", content_type=mime_type)
+        answer = await self._call("POST", f"{self._base}/{self._phone_number_id}/media", data=form)
         media_id = answer.get("id")
         if not isinstance(media_id, str) or not media_id:
             raise _unexpected("la subida no devolvió un id")
@@ -218,20 +226,21 @@ class GraphClient:
         if isinstance(declared, int | str) and str(declared).isdigit() and int(declared) > max_bytes:
             raise _too_large(max_bytes)
         try:
-            async with self._http.stream("GET", url, headers=self._auth) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise self._refusal(response)
+            async with self._http.get(
+                url, headers=self._auth, allow_redirects=False, timeout=DOWNLOAD_TIMEOUT
+            ) as response:
+                if not _succeeded(response):
+                    raise self._refusal(response, await response.read())
                 chunks: list[bytes] = []
                 received = 0
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.content.iter_any():
                     received += len(chunk)
                     if received > max_bytes:
-                        raise _too_large(max_bytes, response.status_code)
+                        raise _too_large(max_bytes, response.status)
                     chunks.append(chunk)
-        except httpx.RequestError as exc:
+        except _NETWORK_ERRORS as exc:
             raise _network_error(exc) from exc
-        return b"".join(chunks), mime_type or response.headers.get("content-type")
+        return b"".join(chunks), mime_type or response.headers.get("Content-Type")
 
     async def templates(self, business_account_id: str) -> list[Template]:
         """All of the business account's templates, following Meta's pages (at most 20 of 100)."""
@@ -276,26 +285,23 @@ class GraphClient:
 
     async def _call(self, method: str, url: str, **request: Any) -> dict[str, Any]:
         try:
-            response = await self._http.request(method, url, headers=self._auth, **request)
-        except httpx.RequestError as exc:  # timeouts, refused connections, broken bodies
+            async with self._http.request(
+                method, url, headers=self._auth, allow_redirects=False, **request
+            ) as response:
+                raw = await response.read()
+        except _NETWORK_ERRORS as exc:
             raise _network_error(exc) from exc
-        if not response.is_success:
-            raise self._refusal(response)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        if not _succeeded(response):
+            raise self._refusal(response, raw)
+        answer = _json_or_none(raw)
         if not isinstance(answer, dict):
-            raise _unexpected("la respuesta no es JSON", response.status_code)
+            raise _unexpected("la respuesta no es JSON", response.status)
         return answer
 
-    def _refusal(self, response: httpx.Response) -> GraphError:
-        """The GraphError for an error response; pauses the limiter when Meta throttles."""
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _refusal(self, response: aiohttp.ClientResponse, raw: bytes) -> GraphError:
+        """The GraphError for an error response (`raw` is its body); pauses the limiter when Meta throttles."""
+        status = response.status
+        body = _json_or_none(raw)
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         code = _int_or_none(error.get("code"))
@@ -304,9 +310,9 @@ class GraphClient:
         details = error_data.get("details") if isinstance(error_data, dict) else None
         raw_title = next(
             (text for text in (details, error.get("message"), error.get("title")) if isinstance(text, str) and text),
-            response.reason_phrase or f"HTTP {status}",
+            response.reason or f"HTTP {status}",
         )
-        retry_after = _retry_after(response.headers.get("retry-after"))
+        retry_after = _retry_after(response.headers.get("Retry-After"))
         if status == 429 or code in THROTTLE_CODES:
             self.limiter.pause(retry_after or DEFAULT_THROTTLE_PAUSE_SECONDS)
         return GraphError(
@@ -339,6 +345,18 @@ def _template(item: dict[str, Any]) -> Template:
         body=body,
         parameter_count=len(set(_PLACEHOLDER.findall(body))),
     )
+
+
+def _succeeded(response: aiohttp.ClientResponse) -> bool:
+    return 200 <= response.status < 300  # a redirect is not followed, and not a success either
+
+
+def _json_or_none(raw: bytes) -> Any:
+    """The decoded body whatever its Content-Type (Meta's is not always application/json); None when not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:  # also a body that is not text at all
+        return None
 
 
 def _digits(e164: str) -> str:
@@ -385,10 +403,10 @@ def _clean_title(text: str, token: str) -> str:
     return cleaned
 
 
-def _network_error(exc: httpx.RequestError) -> GraphError:
-    if isinstance(exc, httpx.TimeoutException):
+def _network_error(exc: Exception) -> GraphError:
+    if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's connect and read timeouts are TimeoutErrors too
         title = "se agotó el tiempo de espera"
-    elif isinstance(exc, httpx.ConnectError):
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, or the name did not resolve
         title = "no se pudo conectar"
     else:
         title = f"error de red ({type(exc).__name__})"

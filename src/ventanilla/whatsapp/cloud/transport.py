@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-import httpx
+import aiohttp
 from sqlalchemy import delete, select
 
 from ventanilla.db.errors import describe
@@ -38,11 +38,11 @@ from ventanilla.whatsapp.transport import (
 )
 
 logger = logging.getLogger(__name__)
-GRAPH_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# An HTTP client per number: one shared pool would let a flooded point's sends queue another point's behind them,
-# and httpcore's pool scans every connection for every request (with 640 sends in flight, that scan was a third of
-# the server's CPU in bench/cloud.py). No cap: the delivery worker already bounds each point's sends.
-GRAPH_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=16)
+GRAPH_TIMEOUT = aiohttp.ClientTimeout(total=30.0, connect=10.0)
+GRAPH_KEEPALIVE_SECONDS = 15.0  # idle connections kept that long (a server closing one first costs a retry)
+# An HTTP session per number: one shared pool would let a flooded point's sends queue another point's behind them
+# (with httpx, the shared pool's scan of every connection for every request was a third of the server's CPU at 640
+# sends in flight in bench/cloud.py). No cap: the delivery worker already bounds each point's sends.
 _Result = TypeVar("_Result")
 
 
@@ -53,7 +53,7 @@ class CloudTransport:
         self.sessions = sessions
         self.box = box
         self.api_base = api_base
-        self._numbers: dict[str, tuple[httpx.AsyncClient, RateLimiter]] = {}  # per number, across reconnects
+        self._numbers: dict[str, tuple[aiohttp.ClientSession, RateLimiter]] = {}  # per number, across reconnects
 
     async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
         async with self.sessions() as session:
@@ -71,9 +71,11 @@ class CloudTransport:
         return CloudSocket(self, service_point_id, events)
 
     def client(self, credentials: CloudCredentials) -> GraphClient:
+        """The number's Graph client; called from coroutines only (a new session binds to the running loop)."""
         number = credentials.phone_number_id
         if number not in self._numbers:
-            http = httpx.AsyncClient(timeout=GRAPH_TIMEOUT, limits=GRAPH_LIMITS, follow_redirects=False)
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=GRAPH_KEEPALIVE_SECONDS)
+            http = aiohttp.ClientSession(connector=connector, timeout=GRAPH_TIMEOUT)
             self._numbers[number] = (http, RateLimiter())
         http, limiter = self._numbers[number]
         return GraphClient(self.api_base, number, credentials.access_token, http, limiter=limiter)
@@ -95,7 +97,7 @@ class CloudTransport:
 
     async def shutdown(self) -> None:
         clients, self._numbers = [http for http, _ in self._numbers.values()], {}
-        await asyncio.gather(*(http.aclose() for http in clients), return_exceptions=True)
+        await asyncio.gather(*(http.close() for http in clients), return_exceptions=True)
 
 
 class CloudSocket:
