@@ -120,7 +120,7 @@ class FakeGraph:
         self._accounts: dict[str, _Account] = {}
         self._media: dict[str, _Media] = {}
         self._failures: list[_Failure] = []
-        self._delay = 0.0
+        self._delays: dict[str, float] = {}  # by a part of the path ("" for every request)
         self.sent: list[SentMessage] = []
         self.uploads: dict[str, tuple[bytes, str]] = {}
         self.requests: list[tuple[str, str]] = []
@@ -166,10 +166,10 @@ class FakeGraph:
         with self._lock:
             self._failures.append(_Failure(path_suffix, status, code, title, times, retry_after, subcode))
 
-    def set_delay(self, seconds: float) -> None:
-        """Every request waits this long first."""
+    def set_delay(self, seconds: float, path_containing: str = "") -> None:
+        """Every request (or only those whose path contains `path_containing`: one number's) waits this long first."""
         with self._lock:
-            self._delay = seconds
+            self._delays[path_containing] = seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -185,7 +185,7 @@ class FakeGraph:
         query = {key: values[-1] for key, values in parse_qs(scope.get("query_string", b"").decode()).items()}
         with self._lock:
             self.requests.append((method, path))
-            delay = self._delay
+            delay = max((seconds for part, seconds in self._delays.items() if part in path), default=0.0)
             failure = self._take_failure(path)
         if delay:
             await asyncio.sleep(delay)

@@ -3,6 +3,7 @@ fake Graph API, the bot and the agents in between."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -567,3 +568,37 @@ async def test_while_the_database_is_away_meta_is_told_to_come_back_and_nothing_
     await _sent_to_customer(graph, 1)
     rows = [m for m in await _messages(session, cloud.point_a) if m.provider_message_id == "wamid.OUTAGE"]
     assert len(rows) == 1
+
+
+async def test_a_flooded_number_with_a_slow_meta_does_not_delay_a_quiet_one(
+    client: Client, world: World, graph: FakeGraph, session: AsyncSession
+) -> None:
+    quiet_number, quiet_token, quiet_secret = "206540352242922", "EAAG-token-of-point-b", "app-secret-of-b"
+    graph.add_number(quiet_number, quiet_token, display_phone_number="+593 2 000 0022")
+    await _set_up(client, world)
+    body = {
+        "phoneNumberId": quiet_number,
+        "accessToken": quiet_token,
+        "appSecret": quiet_secret,
+        "verifyToken": "v" * 9,
+    }
+    assert (await client.put(_cloud(world.point_b), json=body, headers=world.admin.headers)).status_code == 200
+
+    async def both_connected() -> bool:
+        rows = (await client.get("/api/whatsapp/status", headers=world.admin.headers)).json()
+        return sum(row["status"] == "CONNECTED" for row in rows) == 2
+
+    await eventually(both_connected, what="both cloud points CONNECTED")
+    graph.set_delay(3.0, path_containing=f"/{NUMBER_ID}/messages")  # Meta is slow for A's sends only
+    flood = [text_message(f"5939911{i:05d}", "Hola", message_id=f"wamid.FLOOD{i}") for i in range(150)]
+    assert await _post(client, envelope(NUMBER_ID, messages=flood)) == 200
+    quiet = envelope(quiet_number, messages=[text_message(CUSTOMER, "Hola", message_id="wamid.QUIET")])
+    started = asyncio.get_running_loop().time()
+    assert await _post(client, quiet, secret=quiet_secret) == 200
+
+    async def quiet_answered() -> bool:
+        return any(sent.phone_number_id == quiet_number for sent in graph.sent)
+
+    await eventually(quiet_answered, timeout=2.5, what="the quiet branch answered before A's slow sends return")
+    assert asyncio.get_running_loop().time() - started < 2.5
+    assert not any(sent.phone_number_id == NUMBER_ID for sent in graph.sent)  # A's sends are all still waiting
