@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from uuid import uuid4
 
-from tests.fakes.serving import multipart_form, serving_in_thread
+from tests.fakes.serving import multipart_form, read_body, serving_in_thread
 
 GRAPH_VERSION = "v21.0"
 DEFAULT_DISPLAY_PHONE_NUMBER = "5215510000001"
@@ -174,12 +174,7 @@ class FakeGraph:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            event = await receive()
-            chunks.append(event.get("body", b""))
-            if not event.get("more_body"):
-                break
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
         query = {key: values[-1] for key, values in parse_qs(scope.get("query_string", b"").decode()).items()}
@@ -193,7 +188,7 @@ class FakeGraph:
             answer = self._scripted(failure)
         else:
             with self._lock:
-                answer = self._route(method, path, headers, query, b"".join(chunks))
+                answer = self._route(method, path, headers, query, body)
         await _respond(send, answer)
 
     def _take_failure(self, path: str) -> _Failure | None:
@@ -378,6 +373,25 @@ def running_fake_graph() -> Iterator[FakeGraph]:
         app.root = root
         app.url = f"{root}/{GRAPH_VERSION}"
         yield app
+
+
+# Templates as Meta lists them: one approved with two body parameters, one rejected.
+SAMPLE_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "name": "seguimiento_envio",
+        "language": "es",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Hola {{1}}, tu envío {{2}} tiene novedades."}],
+    },
+    {
+        "name": "promo",
+        "language": "es",
+        "status": "REJECTED",
+        "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "Oferta"}],
+    },
+]
 
 
 # Webhooks: what Meta POSTs to the app (numbers are digits without "+", timestamps are strings of Unix seconds).

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
-from tests.fakes.serving import multipart_form, serving_in_thread
+from tests.fakes.serving import multipart_form, read_body, serving_in_thread
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
@@ -151,17 +151,12 @@ class FakeOpenAI:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            event = await receive()
-            chunks.append(event.get("body", b""))
-            if not event.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
         if scope["method"] == "POST" and scope["path"] == COMPLETIONS_PATH:
-            step = self._completion(ReceivedRequest(scope["path"], headers, json.loads(b"".join(chunks))))
+            step = self._completion(ReceivedRequest(scope["path"], headers, json.loads(body)))
         elif scope["method"] == "POST" and scope["path"] == TRANSCRIPTIONS_PATH:
-            step = self._transcription(headers, b"".join(chunks))
+            step = self._transcription(headers, body)
         else:
             await _respond(send, Step(404, {"error": {"message": "not found", "type": "invalid_request_error"}}))
             return

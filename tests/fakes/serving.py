@@ -58,3 +58,13 @@ def multipart_form(content_type: str, body: bytes) -> tuple[dict[str, str], dict
         else:
             fields[name] = payload.decode()
     return fields, files
+
+
+async def read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request."""
+    chunks = []
+    while True:
+        event = await receive()
+        chunks.append(event.get("body", b""))
+        if not event.get("more_body"):
+            return b"".join(chunks)

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Page, Route, expect
 
 from tests.conftest import TEST_JWT_SECRET, World
-from tests.fakes.graph_api import FakeGraph, envelope, running_fake_graph, sign, text_message
+from tests.fakes.graph_api import SAMPLE_TEMPLATES, FakeGraph, envelope, running_fake_graph, sign, text_message
 from tests.web.conftest import Login
 from tests.whatsapp.conftest import eventually
 from ventanilla.config import Settings, load_settings
@@ -32,29 +32,13 @@ CUSTOMER = "593991112233"  # as Meta writes it
 OTHER_CUSTOMER = "593987654321"
 WEBHOOK = "/webhooks/whatsapp-cloud"
 NOTICE = "Pasaron más de 24 horas desde el último mensaje del cliente"
-TEMPLATES = [
-    {
-        "name": "seguimiento_envio",
-        "language": "es",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [{"type": "BODY", "text": "Hola {{1}}, tu envío {{2}} tiene novedades."}],
-    },
-    {
-        "name": "promo",
-        "language": "es",
-        "status": "REJECTED",
-        "category": "MARKETING",
-        "components": [{"type": "BODY", "text": "Oferta"}],
-    },
-]
 
 
 @pytest.fixture
 def graph() -> Iterator[FakeGraph]:
     with running_fake_graph() as fake:
         fake.add_number(NUMBER_ID, TOKEN, display_phone_number="+593 2 000 0011", verified_name="Punto A")
-        fake.add_templates(BUSINESS_ACCOUNT_ID, TOKEN, TEMPLATES)
+        fake.add_templates(BUSINESS_ACCOUNT_ID, TOKEN, SAMPLE_TEMPLATES)
         yield fake
 
 

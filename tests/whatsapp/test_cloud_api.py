@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.conftest import TEST_JWT_SECRET, World
 from tests.fakes.graph_api import (
+    SAMPLE_TEMPLATES,
     FakeGraph,
     envelope,
     media_message,
@@ -275,26 +276,7 @@ async def test_the_verify_token_handshake(client: Client, cloud: World) -> None:
 async def test_outside_the_24_hour_window_only_an_approved_template_goes(
     client: Client, world: World, graph: FakeGraph, session: AsyncSession
 ) -> None:
-    graph.add_templates(
-        "2233445566",
-        TOKEN,
-        [
-            {
-                "name": "seguimiento_envio",
-                "language": "es",
-                "status": "APPROVED",
-                "category": "UTILITY",
-                "components": [{"type": "BODY", "text": "Hola {{1}}, tu envío {{2}} tiene novedades."}],
-            },
-            {
-                "name": "promo",
-                "language": "es",
-                "status": "REJECTED",
-                "category": "MARKETING",
-                "components": [{"type": "BODY", "text": "Oferta"}],
-            },
-        ],
-    )
+    graph.add_templates("2233445566", TOKEN, SAMPLE_TEMPLATES)
     await _set_up(client, world, businessAccountId="2233445566")
     old = int((datetime.now(UTC) - timedelta(hours=25)).timestamp())
     message = text_message(CUSTOMER, "Hola", message_id="wamid.OLD", timestamp=old)
