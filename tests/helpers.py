@@ -33,6 +33,9 @@ VENTANILLA_VARIABLES = {
     "VENTANILLA_REPLICA_ID",
     "WHATSAPP_SESSION_STORE",
     "DATABASE_POOL_SIZE",
+    "VENTANILLA_SECRET_KEY",
+    "WHATSAPP_CLOUD_API_BASE",
+    "WEBHOOK_ALLOWED_NETWORKS",
 }
 ADMIN = {"email": "ops@example.com", "password": "ops-password"}
 

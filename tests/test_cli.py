@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.helpers import free_port, process_env, stop, wait_until_ready
-from ventanilla.db.models import Faq, ServicePoint, Shipment, ShipmentStatus, User
+from ventanilla.db.models import CloudAccount, Faq, ServicePoint, Shipment, ShipmentStatus, User, Webhook
+from ventanilla.secret_box import SecretBox
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -179,3 +180,44 @@ def test_uvicorn_options_for_trusted_proxies() -> None:
     assert isinstance(proxies, ProxyHeadersMiddleware)
     assert "10.200.0.1" in proxies.trusted_hosts and "192.168.1.7" in proxies.trusted_hosts
     assert "127.0.0.1" not in proxies.trusted_hosts and "192.168.1.8" not in proxies.trusted_hosts
+
+
+async def test_reseal_secrets_after_a_key_rotation(tmp_path: Path, database_url: str, session: AsyncSession) -> None:
+    old, new = "old-key-old-key-old-key-old-key-0123", "new-key-new-key-new-key-new-key-4567"
+    point = ServicePoint(name="Nube", transport="cloud")
+    session.add(point)
+    await session.flush()
+    point_id = point.id
+    session.add(
+        CloudAccount(
+            service_point_id=point_id,
+            phone_number_id="106540352242922",
+            access_token=SecretBox([old]).seal("the-token"),
+            app_secret=SecretBox([old]).seal("the-app-secret"),
+            verify_token_sha256="0" * 64,
+        )
+    )
+    session.add(
+        Webhook(url="https://crm.example.com/hook", events=["message.received"], secret=SecretBox([old]).seal("s"))
+    )
+    await session.commit()
+
+    rotated = _run(
+        ["reseal-secrets"], _env(tmp_path, DATABASE_URL=database_url, VENTANILLA_SECRET_KEY=f"{new},{old}"), tmp_path
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert "3 stored secrets sealed again" in rotated.stdout
+    session.expire_all()
+    account = await session.get(CloudAccount, point_id)
+    webhook = await session.scalar(select(Webhook))
+    assert account is not None and webhook is not None
+    only_new = SecretBox([new])  # the old key may go now
+    assert only_new.open(account.access_token) == "the-token" and only_new.open(account.app_secret) == "the-app-secret"
+    assert only_new.open(webhook.secret) == "s"
+
+    lost = _run(
+        ["reseal-secrets"], _env(tmp_path, DATABASE_URL=database_url, VENTANILLA_SECRET_KEY=old + "-x"), tmp_path
+    )
+    assert lost.returncode == 1
+    assert "cloud_account.access_token: 1" in lost.stderr and "webhook.secret: 1" in lost.stderr
+    assert "the-token" not in lost.stdout + lost.stderr

@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-data", help="load two demo branches, staff, shipments and FAQs").set_defaults(
         run=_demo_data
     )
+
+    commands.add_parser(
+        "reseal-secrets",
+        help="after a key rotation: seal every stored secret again under the first VENTANILLA_SECRET_KEY",
+    ).set_defaults(run=_reseal_secrets)
     return parser
 
 
@@ -215,6 +220,23 @@ def _demo_data(settings: Settings, _: argparse.Namespace) -> int:
         f"and {summary.faqs} FAQs added (existing rows kept)"
     )
     print(f"log in as {DEMO_ADMIN_EMAIL} (admin) or {', '.join(e for e, *_ in STAFF)}; password: {DEMO_PASSWORD}")
+    return 0
+
+
+def _reseal_secrets(settings: Settings, _: argparse.Namespace) -> int:
+    """Exit 1 when some stored secrets open with no configured key (those stay as they are, the others are sealed
+    again): the old key is still needed for them, or they must be entered again."""
+    from ventanilla.db.sealed import reseal_all
+    from ventanilla.secret_box import SecretBox
+
+    settings = _with_database(settings)
+    _migrate_to_head(settings)
+    outcome = _run_in_session(settings, lambda session: reseal_all(session, SecretBox(settings.secret_keys)))
+    print(f"{outcome.resealed} stored secrets sealed again under the first key")
+    if outcome.unreadable:
+        where = ", ".join(f"{name}: {count}" for name, count in sorted(outcome.unreadable.items()))
+        print(f"not opened by any configured key (keep the old key, or enter them again): {where}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,8 +3,8 @@
 Passwords and our own API keys are hashed instead; these cannot be, since Meta wants them back. `cryptography`'s
 Fernet (AES-128-CBC + HMAC-SHA256, with a timestamp) does the work; each configured key (`VENTANILLA_SECRET_KEY`,
 or the one generated into the data dir) is stretched to a Fernet key by SHA-256. The first key encrypts and every
-key decrypts: a key is rotated by putting the new one first and keeping the old one after it while stored values
-are still sealed with it (a secret entered again is sealed with the new key).
+key decrypts: a key is rotated by putting the new one first, keeping the old one after it, running `ventanilla
+reseal-secrets` (every stored value sealed again under the new key), and only then dropping the old key.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ class SecretBox:
                 "a stored secret cannot be decrypted with this VENTANILLA_SECRET_KEY; set the key it was stored with "
                 "(every replica needs the same), or enter the secret again"
             ) from None
+
+    def reseal(self, sealed: str) -> str:
+        """The same secret sealed under the first key (SecretUnreadable when no configured key opens it)."""
+        try:
+            return self._fernet.rotate(sealed.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            raise SecretUnreadable("a stored secret cannot be decrypted with any configured key") from None
 
 
 def _fernet_key(key: str) -> bytes:
