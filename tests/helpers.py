@@ -35,6 +35,7 @@ VENTANILLA_VARIABLES = {
     "DATABASE_POOL_SIZE",
     "VENTANILLA_SECRET_KEY",
     "WHATSAPP_CLOUD_API_BASE",
+    "WHATSAPP_CLOUD_PROXY",
     "WEBHOOK_ALLOWED_NETWORKS",
 }
 ADMIN = {"email": "ops@example.com", "password": "ops-password"}

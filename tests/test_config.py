@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import process_env
-from ventanilla.config import JWT_SECRET_FILE, ConfigError, load_settings
+from ventanilla.config import JWT_SECRET_FILE, SECRET_KEY_FILE, ConfigError, load_settings
 
 # Everything production requires, valid: each case below breaks one thing only.
 PRODUCTION = {"VENTANILLA_ENV": "production", "JWT_SECRET": "p" * 40, "METRICS_TOKEN": "m" * 20}
@@ -70,6 +70,10 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN must have at least 16 characters"),
         (PRODUCTION | {"WHATSAPP_TRANSPORT": "simulator"}, "WHATSAPP_TRANSPORT=simulator is for demos and tests"),
         ({"TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, "TRUSTED_PROXIES: 'proxy.internal' is not an IP address"),
+        ({"VENTANILLA_SECRET_KEY": "short"}, "VENTANILLA_SECRET_KEY: each key must have at least 32 characters"),
+        ({"VENTANILLA_SECRET_KEY": "k" * 40 + ",short"}, "VENTANILLA_SECRET_KEY: each key must have at least 32"),
+        ({"WHATSAPP_CLOUD_API_BASE": "graph.facebook.com"}, "WHATSAPP_CLOUD_API_BASE must be an http(s) URL"),
+        ({"WHATSAPP_CLOUD_PROXY": "user:secret@proxy:3128"}, "WHATSAPP_CLOUD_PROXY must be an http(s) URL"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, overrides: dict[str, str], message: str) -> None:
@@ -150,3 +154,20 @@ def test_access_log_drops_query_strings() -> None:
     assert "593991234567" not in record.getMessage()
     assert "/api/service-points/x/conversations" in record.getMessage()
     assert mask_phone("+593991234567") == "+59399****567"
+
+
+def test_the_secret_key_is_generated_once_kept_private_and_rotatable(tmp_path: Path) -> None:
+    first = load_settings(_env(tmp_path), env_file=None)
+    key_file = tmp_path / "data" / SECRET_KEY_FILE
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert load_settings(_env(tmp_path), env_file=None).secret_keys == first.secret_keys == (key_file.read_text(),)
+    rotating = load_settings(_env(tmp_path, VENTANILLA_SECRET_KEY=f"{'n' * 32}, {'o' * 32}"), env_file=None)
+    assert rotating.secret_keys == ("n" * 32, "o" * 32)  # the first seals, both open
+
+
+def test_a_proxy_password_is_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env(tmp_path, WHATSAPP_CLOUD_PROXY="ftp://user:hunter2-secret@proxy:21"), env_file=None)
+    assert "hunter2" not in str(refused.value)
+    settings = load_settings(_env(tmp_path, WHATSAPP_CLOUD_PROXY="http://user:pw@proxy:3128"), env_file=None)
+    assert settings.whatsapp_cloud_proxy == "http://user:pw@proxy:3128"

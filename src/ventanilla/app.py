@@ -143,7 +143,9 @@ def create_app(
     session_policy = session_policy or SessionPolicy()
     secret_box = SecretBox(settings.secret_keys)
     web = _web_transport(settings, session_policy, alchemy.get_session)
-    cloud = CloudTransport(alchemy.get_session, secret_box, settings.whatsapp_cloud_api_base)
+    cloud = CloudTransport(
+        alchemy.get_session, secret_box, settings.whatsapp_cloud_api_base, settings.whatsapp_cloud_proxy
+    )
     transport = PointTransports(web, cloud, alchemy.get_session)
     pipeline_policy = pipeline_policy or PipelinePolicy()
     bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)

@@ -78,6 +78,7 @@ class Settings:
     # Encrypt stored third-party secrets (Cloud API tokens): the first encrypts, every one decrypts (rotation).
     secret_keys: tuple[str, ...] = ()
     whatsapp_cloud_api_base: str = DEFAULT_CLOUD_API_BASE  # the Graph API, version included (tests: a local fake)
+    whatsapp_cloud_proxy: str | None = None  # an HTTP(S) proxy on the way to Meta, for egress-restricted networks
     # Private networks outbound webhooks may reach all the same (the company's own systems); else public only.
     webhook_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
@@ -152,6 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, env_file: Path | 
         whatsapp_cloud_api_base=(
             _http_url("WHATSAPP_CLOUD_API_BASE", get("WHATSAPP_CLOUD_API_BASE")) or DEFAULT_CLOUD_API_BASE
         ).rstrip("/"),
+        whatsapp_cloud_proxy=_http_url("WHATSAPP_CLOUD_PROXY", get("WHATSAPP_CLOUD_PROXY")),
         webhook_allowed_networks=_networks("WEBHOOK_ALLOWED_NETWORKS", get("WEBHOOK_ALLOWED_NETWORKS")),
     )
 

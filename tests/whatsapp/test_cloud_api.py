@@ -584,3 +584,17 @@ async def test_a_flooded_number_with_a_slow_meta_does_not_delay_a_quiet_one(
     await eventually(quiet_answered, timeout=2.5, what="the quiet branch answered before A's slow sends return")
     assert asyncio.get_running_loop().time() - started < 2.5
     assert not any(sent.phone_number_id == NUMBER_ID for sent in graph.sent)  # A's sends are all still waiting
+
+
+async def test_meta_is_reached_through_the_configured_proxy(
+    world: World, graph: FakeGraph, settings: Settings, session: AsyncSession
+) -> None:
+    """Meta's address does not resolve here: answers arrive only because the proxy (the fake, taking absolute-form
+    requests) carries them."""
+    through_proxy = replace(
+        settings, whatsapp_cloud_api_base="http://graph.invalid/v21.0", whatsapp_cloud_proxy=graph.root
+    )
+    async with AsyncTestClient(fast_app(through_proxy)) as client:
+        await _set_up(client, world)
+        assert await _post(client, envelope(NUMBER_ID, messages=[text_message(CUSTOMER, "Hola", "wamid.P1")])) == 200
+        await _sent_to_customer(graph, 1)

@@ -49,10 +49,11 @@ _Result = TypeVar("_Result")
 class CloudTransport:
     name = "cloud"
 
-    def __init__(self, sessions: SessionFactory, box: SecretBox, api_base: str) -> None:
+    def __init__(self, sessions: SessionFactory, box: SecretBox, api_base: str, proxy: str | None = None) -> None:
         self.sessions = sessions
         self.box = box
         self.api_base = api_base
+        self.proxy = proxy  # WHATSAPP_CLOUD_PROXY: every Graph call (and media download) goes through it
         self._numbers: dict[str, tuple[aiohttp.ClientSession, RateLimiter]] = {}  # per number, across reconnects
 
     async def is_linked(self, service_point_id: UUID, store: Path) -> bool:
@@ -75,7 +76,7 @@ class CloudTransport:
         number = credentials.phone_number_id
         if number not in self._numbers:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=GRAPH_KEEPALIVE_SECONDS)
-            http = aiohttp.ClientSession(connector=connector, timeout=GRAPH_TIMEOUT)
+            http = aiohttp.ClientSession(connector=connector, timeout=GRAPH_TIMEOUT, proxy=self.proxy)
             self._numbers[number] = (http, RateLimiter())
         http, limiter = self._numbers[number]
         return GraphClient(self.api_base, number, credentials.access_token, http, limiter=limiter)
