@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ventanilla.whatsapp.transport import MEDIA_TYPES  # the kinds of file a message may carry
+
 RETRYABLE_CODES: frozenset[int] = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004})
 TOKEN_CODES: frozenset[int] = frozenset({190})
 THROTTLE_CODES: frozenset[int] = frozenset({4, 80007, 130429})  # Meta asks everybody to slow down
-MEDIA_KINDS: frozenset[str] = frozenset({"image", "audio", "video", "document", "sticker"})
 CAPTIONED_KINDS: frozenset[str] = frozenset({"image", "video", "document"})
 
 TITLE_MAX_CHARS = 300
@@ -185,7 +186,7 @@ class GraphClient:
         return await self._send(to, "text", {"body": body}, reply_to)
 
     async def send_media(self, to: str, kind: str, media_id: str, caption: str, file_name: str | None) -> str:
-        if kind not in MEDIA_KINDS:
+        if kind not in MEDIA_TYPES:
             raise ValueError(f"unknown media kind {kind!r}")
         media: dict[str, Any] = {"id": media_id}
         if caption and kind in CAPTIONED_KINDS:

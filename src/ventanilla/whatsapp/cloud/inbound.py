@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from ventanilla.whatsapp.transport import (
+    MEDIA_TYPES,
     ChatEvent,
     ContactCard,
     DeliveryFailed,
@@ -27,7 +28,6 @@ from ventanilla.whatsapp.transport import (
 )
 
 SIGNATURE_PREFIX = "sha256="
-_MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 
 
 class WebhookError(Exception):
@@ -243,7 +243,7 @@ def _message_event(message: _Message, push_name: str | None) -> InboundMessage |
     media = location = contact = None
     if message.type == "text" and message.text is not None:
         kind, text = "text", message.text.body
-    elif message.type in _MEDIA_KINDS and (file := getattr(message, message.type)) is not None:
+    elif message.type in MEDIA_TYPES and (file := getattr(message, message.type)) is not None:
         kind, text = message.type, file.caption or ""
         media = MediaRef(handle=file.id.encode(), mime_type=file.mime_type, file_name=file.filename, voice=file.voice)
     elif message.type == "location" and message.location is not None:
