@@ -139,3 +139,33 @@ async def test_the_api_rule_for_phone_numbers_is_the_database_rule(session: Asyn
         text("SELECT CAST(:value AS text) ~ :rule"), {"value": candidate, "rule": E164_CHECK}
     )
     assert bool(re.search(E164_PATTERN, candidate)) is database
+
+
+async def test_a_client_that_hangs_up_mid_body_is_its_own_error_not_ours(client: Client) -> None:
+    """A caller that times out leaves mid-body: a 400 (nobody reads it), not a 500 with a traceback in the log."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/auth/login",
+        "raw_path": b"/api/auth/login",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), (b"content-length", b"64")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    events = [{"type": "http.request", "body": b'{"email": "a', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await client.app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
