@@ -63,7 +63,7 @@ from ventanilla.media.retention import MediaRetention
 from ventanilla.media.storage import MediaStorage
 from ventanilla.metrics import Metrics, MetricsController
 from ventanilla.openapi import ClosedStructs, DocumentedErrors
-from ventanilla.pipeline import ARRIVALS_CHANNEL, InboundPipeline, Outcome, PipelinePolicy
+from ventanilla.pipeline import ARRIVALS_CHANNEL, Arrival, InboundPipeline, Outcome, PipelinePolicy
 from ventanilla.privacy import RedactPrivate
 from ventanilla.quarantine.controllers import QuarantineController
 from ventanilla.reports.controllers import ReportController
@@ -151,16 +151,21 @@ def create_app(
     bot = Bot(settings, alchemy.get_session, max_parallel=pipeline_policy.concurrency)
     credentials = CredentialStore(settings.auth_sessions_dir)
 
-    async def receive(point_id: UUID, event: ChatEvent) -> object:
-        """From a socket (ours) or from Meta's webhook (any replica: the owner answers, told by NOTIFY)."""
+    async def receive(point_id: UUID, event: ChatEvent, *, answer: bool = True) -> object:
+        """What a chat brings: stored (or applied), then answered here unless `answer` is False."""
         if isinstance(event, Receipt | Reaction | DeliveryFailed):
             return await feedback.apply(point_id, event)
-        ours = leases.holds(point_id)
-        arrival = await pipeline.receive(point_id, event, answer=ours)  # bound below: sockets -> pipeline -> outbox
-        if not ours and arrival.outcome is Outcome.STORED:
-            hub.notify(ARRIVALS_CHANNEL, str(point_id))
+        arrival = await pipeline.receive(point_id, event, answer=answer)  # bound below: sockets -> pipeline -> outbox
         if event.media is not None and arrival.stored is not None:
             downloads.notify()  # its file is PENDING: fetch it now rather than at the next sweep
+        return arrival
+
+    async def receive_from_meta(point_id: UUID, event: ChatEvent) -> object:
+        """Meta's webhook reaches any replica: the point's owner answers (told by NOTIFY when it is another one)."""
+        ours = leases.holds(point_id)
+        arrival = await receive(point_id, event, answer=ours)
+        if not ours and isinstance(arrival, Arrival) and arrival.outcome is Outcome.STORED:
+            hub.notify(ARRIVALS_CHANNEL, str(point_id))
         return arrival
 
     sessions = SessionManager(transport, credentials, alchemy.get_session, receive, publish, leases, session_policy)
@@ -272,7 +277,7 @@ def create_app(
     state["live_publisher"] = publish
     state["webhook_subscriptions"] = subscriptions
     state.update(sessions=point_sessions, delivery=delivery, media=media, media_downloads=downloads, leases=leases)
-    state.update(secret_box=secret_box, cloud=cloud, cloud_webhook=CloudWebhook(secret_box, receive))
+    state.update(secret_box=secret_box, cloud=cloud, cloud_webhook=CloudWebhook(secret_box, receive_from_meta))
     if simulator is not None:
         route_handlers.append(SimulatorController)
         state["simulator"] = simulator

@@ -3,6 +3,6 @@ lanes (one conversation at a time, fair across branches), context (what the bot 
 may cost), decisions (applied in one transaction), recovery (resume, sweep, replay). `flow` puts them in order."""
 
 from ventanilla.pipeline.flow import ARRIVALS_CHANNEL, InboundPipeline, PipelinePolicy
-from ventanilla.pipeline.intake import Outcome
+from ventanilla.pipeline.intake import Arrival, Outcome
 
-__all__ = ["ARRIVALS_CHANNEL", "InboundPipeline", "Outcome", "PipelinePolicy"]
+__all__ = ["ARRIVALS_CHANNEL", "Arrival", "InboundPipeline", "Outcome", "PipelinePolicy"]
