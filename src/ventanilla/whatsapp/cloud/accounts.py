@@ -19,12 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.db.models import CloudAccount, ServicePoint
 from ventanilla.secret_box import SecretBox
-
-
-@dataclass(frozen=True, slots=True)
-class AlertTemplate:
-    name: str
-    language: str
+from ventanilla.whatsapp.cloud.schemas import CloudAccountPut
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +31,6 @@ class CloudCredentials:
     business_account_id: str | None
     access_token: str
     app_secret: str
-    alert_template: AlertTemplate | None
-
-
-@dataclass(frozen=True, slots=True)
-class CloudAccountChange:
-    """A PUT: the secrets may be left out once stored (None keeps them)."""
-
-    phone_number_id: str
-    business_account_id: str | None
-    access_token: str | None
-    app_secret: str | None
-    verify_token: str | None
-    alert_template: AlertTemplate | None
 
 
 class MissingSecretsError(Exception):
@@ -74,7 +56,7 @@ class CloudAccounts:
             raise NotFoundError(detail="the point has no Cloud API number; PUT .../whatsapp/cloud first")
         return account
 
-    async def put(self, point: ServicePoint, change: CloudAccountChange) -> CloudAccount:
+    async def put(self, point: ServicePoint, change: CloudAccountPut) -> CloudAccount:
         """Store the number (sealing the secrets given) and make the point a `cloud` point."""
         taken = await self.session.scalar(
             select(CloudAccount.service_point_id).where(
@@ -142,14 +124,10 @@ class CloudAccounts:
         return found is not None
 
     def _opened(self, account: CloudAccount) -> CloudCredentials:
-        template = None
-        if account.alert_template_name and account.alert_template_language:
-            template = AlertTemplate(account.alert_template_name, account.alert_template_language)
         return CloudCredentials(
             service_point_id=account.service_point_id,
             phone_number_id=account.phone_number_id,
             business_account_id=account.business_account_id,
             access_token=self.box.open(account.access_token),
             app_secret=self.box.open(account.app_secret),
-            alert_template=template,
         )

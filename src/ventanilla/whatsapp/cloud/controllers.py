@@ -14,10 +14,10 @@ from litestar.security.jwt import Token
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ventanilla.auth.guards import requires_admin, requires_point_member
-from ventanilla.db.models import CloudAccount, ServicePoint, User
+from ventanilla.db.models import ServicePoint, User
 from ventanilla.service_points.dependencies import provide_service_point
-from ventanilla.whatsapp.cloud.accounts import AlertTemplate, CloudAccountChange, CloudAccounts
-from ventanilla.whatsapp.cloud.schemas import AlertTemplateRef, CloudAccountPut, CloudAccountRead, TemplateRead
+from ventanilla.whatsapp.cloud.accounts import CloudAccounts
+from ventanilla.whatsapp.cloud.schemas import CloudAccountPut, CloudAccountRead, TemplateRead
 from ventanilla.whatsapp.cloud.templates import CloudTemplates
 from ventanilla.whatsapp.commands import PointSessions
 from ventanilla.whatsapp.controllers import provide_sessions
@@ -34,19 +34,6 @@ async def provide_templates(state: State, db_session: NamedDependency[AsyncSessi
     return CloudTemplates(db_session, state.cloud)
 
 
-def _read(account: CloudAccount) -> CloudAccountRead:
-    template = None
-    if account.alert_template_name and account.alert_template_language:
-        template = AlertTemplateRef(name=account.alert_template_name, language=account.alert_template_language)
-    return CloudAccountRead(
-        phone_number_id=account.phone_number_id,
-        business_account_id=account.business_account_id,
-        alert_template=template,
-        webhook_path=WEBHOOK_PATH,
-        updated_at=account.updated_at,
-    )
-
-
 class CloudAccountController(Controller):
     path = "/api/service-points/{sp_id:uuid}/whatsapp/cloud"
     tags = ["whatsapp cloud api"]
@@ -61,7 +48,7 @@ class CloudAccountController(Controller):
     async def get_account(
         self, service_point: NamedDependency[ServicePoint], accounts: NamedDependency[CloudAccounts]
     ) -> CloudAccountRead:
-        return _read(await accounts.get(service_point.id))
+        return CloudAccountRead.of(await accounts.get(service_point.id), WEBHOOK_PATH)
 
     @put(
         "/",
@@ -78,17 +65,8 @@ class CloudAccountController(Controller):
         accounts: NamedDependency[CloudAccounts],
         sessions: NamedDependency[PointSessions],
     ) -> CloudAccountRead:
-        alert = data.alert_template
-        change = CloudAccountChange(
-            phone_number_id=data.phone_number_id,
-            business_account_id=data.business_account_id,
-            access_token=data.access_token,
-            app_secret=data.app_secret,
-            verify_token=data.verify_token,
-            alert_template=AlertTemplate(alert.name, alert.language) if alert else None,
-        )
-        account = await accounts.put(service_point, change)
-        read = _read(account)
+        account = await accounts.put(service_point, data)
+        read = CloudAccountRead.of(account, WEBHOOK_PATH)
         await accounts.session.commit()  # the socket reads the new number when it connects
         await sessions.restart(service_point.id)
         return read

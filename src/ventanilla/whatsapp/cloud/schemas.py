@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from ventanilla.db.models import CloudAccount
 from ventanilla.schemas import CamelStruct
 from ventanilla.text import bounded
 
@@ -44,6 +45,19 @@ class CloudAccountRead(CamelStruct):
     alert_template: AlertTemplateRef | None
     webhook_path: str  # what to enter in Meta's app, after this server's public address
     updated_at: datetime
+
+    @classmethod
+    def of(cls, account: CloudAccount, webhook_path: str) -> CloudAccountRead:
+        template = None
+        if account.alert_template_name and account.alert_template_language:
+            template = AlertTemplateRef(name=account.alert_template_name, language=account.alert_template_language)
+        return cls(
+            phone_number_id=account.phone_number_id,
+            business_account_id=account.business_account_id,
+            alert_template=template,
+            webhook_path=webhook_path,
+            updated_at=account.updated_at,
+        )
 
 
 class TemplateRead(CamelStruct):
